@@ -1,0 +1,135 @@
+// swift-tools-version: 6.1
+// isowatch: a monitor for the isolated power supplies (medical IT systems) of operating theatres.
+// Module graph (arrows point down toward IsoWatchCore, which is pure and imports no C, NIO or clock):
+//   isowatch (CLI) → IsoWatchService → IsoWatchHTTP, IsoWatchAlarms, IsoWatchModbus, IsoWatchGPIO → IsoWatchCore
+//   isowatch-sim → IsoWatchSimulator → IsoWatchCore
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "isowatch",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "isowatch", targets: ["isowatch"]),
+        .executable(name: "isowatch-sim", targets: ["isowatch-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // System libraries. Only IsoWatchModbus imports CModbus, only IsoWatchGPIO imports CGPIOD.
+        .systemLibrary(
+            name: "CModbus", path: "Sources/CModbus", pkgConfig: "libmodbus",
+            providers: [.apt(["libmodbus-dev"])]),
+        .systemLibrary(
+            name: "CGPIOD", path: "Sources/CGPIOD", pkgConfig: "libgpiod",
+            providers: [.apt(["libgpiod-dev"])]),
+
+        // Pure domain: readings and units, device profiles and register decoding, configuration.
+        .target(
+            name: "IsoWatchCore",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strict),
+        // The IEC 60364-7-710 alarm logic: a pure state machine per IT system (no I/O, no clock).
+        .target(
+            name: "IsoWatchAlarms",
+            dependencies: ["IsoWatchCore"],
+            swiftSettings: strict),
+        // libmodbus client buses (TCP, RTU), each on a thread it owns.
+        .target(
+            name: "IsoWatchModbus",
+            dependencies: ["CModbus", "IsoWatchCore"],
+            swiftSettings: strict),
+        // Digital lines: the protocol, the libgpiod v1 backend and the simulated backend.
+        .target(
+            name: "IsoWatchGPIO",
+            dependencies: ["CGPIOD"],
+            swiftSettings: strict),
+        // Operator-facing HTTP API.
+        .target(
+            name: "IsoWatchHTTP",
+            dependencies: [
+                "IsoWatchCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // Composition: configuration → pollers → alarms → outputs and live state.
+        .target(
+            name: "IsoWatchService",
+            dependencies: [
+                "IsoWatchCore", "IsoWatchAlarms", "IsoWatchModbus", "IsoWatchGPIO", "IsoWatchHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "isowatch",
+            dependencies: [
+                "IsoWatchService", "IsoWatchCore", "IsoWatchModbus",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+
+        // The simulator: device emulation and Modbus servers (own framing, see simulator/README.md).
+        .target(
+            name: "IsoWatchSimulator",
+            dependencies: [
+                "IsoWatchCore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "simulator/Sources/IsoWatchSimulator",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "isowatch-sim",
+            dependencies: [
+                "IsoWatchSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "simulator/Sources/isowatch-sim",
+            swiftSettings: strict),
+
+        // Shared by the test targets: starting the simulator, locating tools, temp files.
+        .target(
+            name: "IsoWatchTesting",
+            dependencies: ["IsoWatchCore", "IsoWatchSimulator"],
+            path: "Tests/IsoWatchTesting",
+            swiftSettings: strict),
+
+        .testTarget(name: "IsoWatchCoreTests", dependencies: ["IsoWatchCore"], swiftSettings: strict),
+        .testTarget(
+            name: "IsoWatchAlarmsTests",
+            dependencies: [
+                "IsoWatchAlarms",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "IsoWatchModbusTests", dependencies: ["IsoWatchModbus", "IsoWatchTesting", "IsoWatchSimulator"],
+            swiftSettings: strict),
+        .testTarget(name: "IsoWatchGPIOTests", dependencies: ["IsoWatchGPIO"], swiftSettings: strict),
+        .testTarget(name: "SimulatorTests", dependencies: ["IsoWatchSimulator", "IsoWatchTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "IsoWatchService", "IsoWatchTesting", "IsoWatchSimulator", "IsoWatchGPIO", "IsoWatchCore",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,224 @@
+/// How long a condition must persist before it is raised, and how long its release must persist
+/// before it is cleared.
+public struct ConditionDelays: Sendable, Equatable {
+    /// The condition must be observed without contrary evidence for this long before it is raised.
+    public var responseDelay: Duration
+    /// The release must be observed without contrary evidence for this long before it is cleared.
+    public var releaseDelay: Duration
+
+    public init(responseDelay: Duration, releaseDelay: Duration) {
+        self.responseDelay = responseDelay
+        self.releaseDelay = releaseDelay
+    }
+
+    /// Raised and cleared on the first observation: for conditions whose delay is elsewhere
+    /// (the caller's communication timeout, the stale time) or which are verdicts (a failed test).
+    public static let immediate = ConditionDelays(responseDelay: .zero, releaseDelay: .zero)
+}
+
+/// One insulation level: alarm when Re ≤ response value, release when Re ≥ response × (1 + hysteresis).
+public struct InsulationLevel: Sendable, Equatable {
+    public var responseOhms: Double
+    /// Release distance as a fraction of the response value; 0.25 is Bender's fixed 25 %.
+    public var releaseHysteresis: Double
+    public var delays: ConditionDelays
+
+    public init(
+        responseOhms: Double,
+        releaseHysteresis: Double = 0.25,
+        delays: ConditionDelays = ConditionDelays(responseDelay: .seconds(1), releaseDelay: .seconds(5))
+    ) {
+        self.responseOhms = responseOhms
+        self.releaseHysteresis = releaseHysteresis
+        self.delays = delays
+    }
+
+    public var releaseOhms: Double { responseOhms * (1 + releaseHysteresis) }
+}
+
+/// Overload of the isolating transformer, in per cent of its rated current.
+public struct OverloadLevel: Sendable, Equatable {
+    public var responsePercent: Double
+    /// Release distance as a fraction of the response value: release when load ≤ response × (1 − hysteresis).
+    public var releaseHysteresis: Double
+    /// Used to compute the load from `load_current_amperes` for devices that do not publish
+    /// `load_percent` (Acrel AIM-M10 reports amperes only). Nil: only `load_percent` is used.
+    public var ratedCurrentAmperes: Double?
+    public var delays: ConditionDelays
+
+    public init(
+        responsePercent: Double = 100,
+        releaseHysteresis: Double = 0.05,
+        ratedCurrentAmperes: Double? = nil,
+        // Equipment switching on draws inrush current for a moment; the transformer carries
+        // 1.6 × In for an hour, so a few seconds of confirmation cost nothing and avoid false alarms.
+        delays: ConditionDelays = ConditionDelays(responseDelay: .seconds(5), releaseDelay: .seconds(5))
+    ) {
+        self.responsePercent = responsePercent
+        self.releaseHysteresis = releaseHysteresis
+        self.ratedCurrentAmperes = ratedCurrentAmperes
+        self.delays = delays
+    }
+
+    public var releasePercent: Double { responsePercent * (1 - releaseHysteresis) }
+}
+
+/// Over-temperature of the transformer winding, from a temperature in °C or from the resistance of
+/// a PTC thermistor chain (DIN 44081), whichever the device reports.
+public struct OvertemperatureLevel: Sendable, Equatable {
+    public var responseCelsius: Double
+    public var releaseCelsius: Double
+    /// A PTC chain's resistance rises steeply at its nominal temperature: 4 kΩ response and
+    /// 1.6 kΩ release are the usual figures of medical transformer monitors.
+    public var sensorResponseOhms: Double
+    public var sensorReleaseOhms: Double
+    public var delays: ConditionDelays
+
+    public init(
+        responseCelsius: Double = 120,
+        releaseCelsius: Double = 110,
+        sensorResponseOhms: Double = 4_000,
+        sensorReleaseOhms: Double = 1_600,
+        delays: ConditionDelays = ConditionDelays(responseDelay: .seconds(2), releaseDelay: .seconds(5))
+    ) {
+        self.responseCelsius = responseCelsius
+        self.releaseCelsius = releaseCelsius
+        self.sensorResponseOhms = sensorResponseOhms
+        self.sensorReleaseOhms = sensorReleaseOhms
+        self.delays = delays
+    }
+}
+
+/// Everything that shapes the alarms of one medical IT system. Check it with `validate()`;
+/// `AlarmStateMachine` refuses settings that have problems.
+public struct AlarmSettings: Sendable, Equatable {
+    /// IEC 60364-7-710 requires indication at the latest when Re has fallen to 50 kΩ: the response
+    /// value may be set higher, never lower.
+    public static let minimumInsulationResponseOhms: Double = 50_000
+
+    /// The level that lights the yellow lamp as the standard requires.
+    public var insulation: InsulationLevel
+    /// An optional earlier level. It is a condition like any other (yellow lamp, buzzer), so it is
+    /// off by default; its use is that the step down to the real alarm is a *new* condition and
+    /// re-sounds a silenced buzzer.
+    public var insulationPrewarning: InsulationLevel?
+    public var overload: OverloadLevel
+    public var overtemperature: OvertemperatureLevel
+    /// For the faults only the device can see: earth and line connection, temperature sensor, device.
+    public var deviceFaultDelays: ConditionDelays
+    /// The caller already waited its poll timeout before reporting the loss, so the response is
+    /// immediate; the release delay keeps a flapping link from flickering the lamps.
+    public var communicationDelays: ConditionDelays
+    /// Without a fresh valid insulation value for this long the system is not known to be safe.
+    public var staleAfter: Duration
+    /// A silenced buzzer sounds again after this long while any silenced condition persists.
+    /// Nil: it stays silent until a new condition appears.
+    public var reAlarmInterval: Duration?
+    /// How long the test button lights the yellow lamp and sounds the buzzer.
+    public var testDuration: Duration
+    /// Cleared, unacknowledged episodes kept in memory; the journal keeps all of them. Only the
+    /// oldest are dropped, and only when someone has ignored this many.
+    public var maximumOldAlarms: Int
+
+    public init(
+        insulation: InsulationLevel = InsulationLevel(responseOhms: 50_000),
+        insulationPrewarning: InsulationLevel? = nil,
+        overload: OverloadLevel = OverloadLevel(),
+        overtemperature: OvertemperatureLevel = OvertemperatureLevel(),
+        deviceFaultDelays: ConditionDelays = ConditionDelays(responseDelay: .seconds(1), releaseDelay: .seconds(5)),
+        communicationDelays: ConditionDelays = ConditionDelays(responseDelay: .zero, releaseDelay: .seconds(5)),
+        staleAfter: Duration = .seconds(15),
+        reAlarmInterval: Duration? = .seconds(15 * 60),
+        testDuration: Duration = .seconds(5),
+        maximumOldAlarms: Int = 100
+    ) {
+        self.insulation = insulation
+        self.insulationPrewarning = insulationPrewarning
+        self.overload = overload
+        self.overtemperature = overtemperature
+        self.deviceFaultDelays = deviceFaultDelays
+        self.communicationDelays = communicationDelays
+        self.staleAfter = staleAfter
+        self.reAlarmInterval = reAlarmInterval
+        self.testDuration = testDuration
+        self.maximumOldAlarms = maximumOldAlarms
+    }
+
+    /// The delays that apply to a condition.
+    public func delays(for condition: AlarmCondition) -> ConditionDelays {
+        switch condition {
+        case .insulation: insulation.delays
+        case .insulationPrewarning: insulationPrewarning?.delays ?? insulation.delays
+        case .overload: overload.delays
+        case .overtemperature: overtemperature.delays
+        case .earthConnection, .lineConnection, .temperatureSensor, .device: deviceFaultDelays
+        case .communication: communicationDelays
+        case .awaitingFirstMeasurement, .selfTestFailed, .staleData: .immediate
+        }
+    }
+
+    /// What is wrong with these settings, one sentence each; empty when they are usable.
+    public func validate() -> [String] {
+        var problems: [String] = []
+        func positive(_ value: Double, _ name: String) {
+            if !(value.isFinite && value > 0) { problems.append("\(name) must be a positive number, not \(value)") }
+        }
+        func fraction(_ value: Double, _ name: String) {
+            if !(value.isFinite && value >= 0 && value < 1) {
+                problems.append("\(name) must be a fraction from 0 to below 1, not \(value)")
+            }
+        }
+        func delays(_ value: ConditionDelays, _ name: String) {
+            if value.responseDelay < .zero { problems.append("\(name) response delay must not be negative") }
+            if value.releaseDelay < .zero { problems.append("\(name) release delay must not be negative") }
+        }
+
+        positive(insulation.responseOhms, "insulation response value")
+        if insulation.responseOhms.isFinite, insulation.responseOhms < Self.minimumInsulationResponseOhms {
+            problems.append(
+                "insulation response value \(insulation.responseOhms) Ω is below the 50 kΩ that IEC 60364-7-710 requires as the lowest setting")
+        }
+        fraction(insulation.releaseHysteresis, "insulation release hysteresis")
+        delays(insulation.delays, "insulation")
+        if let prewarning = insulationPrewarning {
+            positive(prewarning.responseOhms, "insulation prewarning response value")
+            if !(prewarning.responseOhms > insulation.responseOhms) {
+                problems.append(
+                    "insulation prewarning response value \(prewarning.responseOhms) Ω must be above the alarm response value \(insulation.responseOhms) Ω")
+            }
+            fraction(prewarning.releaseHysteresis, "insulation prewarning release hysteresis")
+            delays(prewarning.delays, "insulation prewarning")
+        }
+        positive(overload.responsePercent, "overload response value")
+        fraction(overload.releaseHysteresis, "overload release hysteresis")
+        if let rated = overload.ratedCurrentAmperes { positive(rated, "rated current") }
+        delays(overload.delays, "overload")
+        if !(overtemperature.responseCelsius.isFinite && overtemperature.releaseCelsius.isFinite
+            && overtemperature.releaseCelsius < overtemperature.responseCelsius)
+        {
+            problems.append(
+                "over-temperature release \(overtemperature.releaseCelsius) °C must be below its response \(overtemperature.responseCelsius) °C")
+        }
+        positive(overtemperature.sensorResponseOhms, "PTC chain response resistance")
+        positive(overtemperature.sensorReleaseOhms, "PTC chain release resistance")
+        if !(overtemperature.sensorReleaseOhms < overtemperature.sensorResponseOhms) {
+            problems.append(
+                "PTC chain release \(overtemperature.sensorReleaseOhms) Ω must be below its response \(overtemperature.sensorResponseOhms) Ω")
+        }
+        delays(overtemperature.delays, "over-temperature")
+        delays(deviceFaultDelays, "device fault")
+        delays(communicationDelays, "communication")
+        if staleAfter <= .zero { problems.append("stale time must be positive") }
+        if let reAlarmInterval, reAlarmInterval <= .zero { problems.append("re-alarm time must be positive") }
+        if testDuration <= .zero { problems.append("test duration must be positive") }
+        if maximumOldAlarms < 1 { problems.append("at least one old alarm must be kept") }
+        return problems
+    }
+}
+
+/// Thrown by `AlarmStateMachine.init` for settings that `validate()` rejects.
+public struct InvalidAlarmSettings: Error, Sendable, Equatable, CustomStringConvertible {
+    public var problems: [String]
+
+    public var description: String { "invalid alarm settings: " + problems.joined(separator: "; ") }
+}

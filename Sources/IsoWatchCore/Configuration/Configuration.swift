@@ -1,0 +1,216 @@
+import Foundation
+
+/// A validated isowatch configuration: one site, its HTTP endpoint, its GPIO backend and the
+/// medical IT systems it monitors. Built by `ConfigurationLoader`, which documents the file format.
+public struct Configuration: Sendable, Equatable {
+    public var site: Site
+    public var http: HTTPSettings
+    public var gpio: GPIOSettings
+    /// Absolute; relative paths in the file are resolved against the file's directory.
+    public var profilesDirectory: URL
+    public var systems: [SystemConfiguration]
+
+    public init(site: Site, http: HTTPSettings, gpio: GPIOSettings, profilesDirectory: URL, systems: [SystemConfiguration]) {
+        self.site = site
+        self.http = http
+        self.gpio = gpio
+        self.profilesDirectory = profilesDirectory
+        self.systems = systems
+    }
+}
+
+public struct Site: Sendable, Equatable {
+    public var name: String
+
+    public init(name: String) {
+        self.name = name
+    }
+}
+
+public struct HTTPSettings: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 8080) {
+        self.host = host
+        self.port = port
+    }
+}
+
+public enum GPIOBackendKind: String, CaseIterable, Sendable, Equatable {
+    /// Real lines through libgpiod (v1 API).
+    case libgpiod
+    /// In-process lines for tests, the simulator and demonstrations; drives no hardware.
+    case simulated
+}
+
+public struct GPIOSettings: Sendable, Equatable {
+    public var backend: GPIOBackendKind
+
+    public init(backend: GPIOBackendKind) {
+        self.backend = backend
+    }
+}
+
+/// One medical IT system: an isolating transformer, the device that monitors it, the alarm
+/// thresholds and the lines of its alarm indicator.
+public struct SystemConfiguration: Sendable, Equatable {
+    /// `[a-z0-9-]+`, unique within the file; used in URLs, logs and the history.
+    public var id: String
+    public var name: String
+    public var location: String
+    public var transformer: TransformerRating
+    public var device: DeviceConfiguration
+    public var thresholds: Thresholds
+    public var outputs: OutputLines
+
+    public init(
+        id: String, name: String, location: String, transformer: TransformerRating, device: DeviceConfiguration,
+        thresholds: Thresholds = Thresholds(), outputs: OutputLines = OutputLines()
+    ) {
+        self.id = id
+        self.name = name
+        self.location = location
+        self.transformer = transformer
+        self.device = device
+        self.thresholds = thresholds
+        self.outputs = outputs
+    }
+}
+
+/// The medical isolating transformer (IEC 61558-2-15: single-phase, 0.5 to 10 kVA, secondary at
+/// most 250 V AC).
+public struct TransformerRating: Sendable, Equatable {
+    public var ratingKVA: Double
+    public var secondaryVoltageVolts: Double
+    /// Given in the file, or the rating divided by the secondary voltage.
+    public var ratedCurrentAmperes: Double
+
+    public init(ratingKVA: Double, secondaryVoltageVolts: Double, ratedCurrentAmperes: Double? = nil) {
+        self.ratingKVA = ratingKVA
+        self.secondaryVoltageVolts = secondaryVoltageVolts
+        self.ratedCurrentAmperes = ratedCurrentAmperes ?? ratingKVA * 1000 / secondaryVoltageVolts
+    }
+}
+
+public struct DeviceConfiguration: Sendable, Equatable {
+    public var profileID: String
+    public var transport: Transport
+    /// Modbus unit id (slave address), 1...247.
+    public var unit: UInt8
+    public var pollIntervalSeconds: Double
+    /// Per request; shorter than the poll interval.
+    public var timeoutSeconds: Double
+    /// Further attempts after a failed request before the poll counts as failed.
+    public var retries: Int
+
+    public init(
+        profileID: String, transport: Transport, unit: UInt8, pollIntervalSeconds: Double = 1,
+        timeoutSeconds: Double = 0.5, retries: Int = 2
+    ) {
+        self.profileID = profileID
+        self.transport = transport
+        self.unit = unit
+        self.pollIntervalSeconds = pollIntervalSeconds
+        self.timeoutSeconds = timeoutSeconds
+        self.retries = retries
+    }
+}
+
+/// How to reach a device: Modbus TCP (a device or a gateway), or Modbus RTU on a serial line.
+public enum Transport: Sendable, Hashable, CustomStringConvertible {
+    case tcp(host: String, port: Int)
+    case rtu(SerialSettings)
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port):
+            return host.contains(":") ? "tcp://[\(host)]:\(port)" : "tcp://\(host):\(port)"
+        case .rtu(let serial):
+            return "rtu://\(serial.device)@\(serial.baud)/\(serial.dataBits)\(serial.parity.rawValue)\(serial.stopBits)"
+        }
+    }
+}
+
+public struct SerialSettings: Sendable, Hashable {
+    /// The serial device, e.g. `/dev/ttyUSB0` (or a stable symlink to it).
+    public var device: String
+    public var baud: Int
+    public var parity: Parity
+    public var dataBits: Int
+    public var stopBits: Int
+
+    public init(device: String, baud: Int = 19200, parity: Parity = .even, dataBits: Int = 8, stopBits: Int = 1) {
+        self.device = device
+        self.baud = baud
+        self.parity = parity
+        self.dataBits = dataBits
+        self.stopBits = stopBits
+    }
+}
+
+/// Alarm thresholds of one IT system.
+public struct Thresholds: Sendable, Equatable {
+    /// Insulation alarm at or below this resistance; never below 50 kΩ (IEC 60364-7-710).
+    public var insulationResponseOhms: Double
+    /// Optional earlier warning, at or above the response value.
+    public var insulationPrewarningOhms: Double?
+    /// Overload in per cent of the transformer's rated current.
+    public var loadPercent: Double
+    public var windingTemperatureCelsius: Double
+    /// Without a fresh valid reading for this long the system is stale (a communication alarm).
+    public var staleAfterSeconds: Double
+
+    public init(
+        insulationResponseOhms: Double = 50_000, insulationPrewarningOhms: Double? = nil, loadPercent: Double = 100,
+        windingTemperatureCelsius: Double = 120, staleAfterSeconds: Double = 5
+    ) {
+        self.insulationResponseOhms = insulationResponseOhms
+        self.insulationPrewarningOhms = insulationPrewarningOhms
+        self.loadPercent = loadPercent
+        self.windingTemperatureCelsius = windingTemperatureCelsius
+        self.staleAfterSeconds = staleAfterSeconds
+    }
+}
+
+/// The digital outputs of one system's alarm indicator; any may be absent.
+public struct OutputLines: Sendable, Equatable {
+    public var green: LineReference?
+    public var yellow: LineReference?
+    public var buzzer: LineReference?
+    /// Common alarm contact for the building management system.
+    public var commonAlarm: LineReference?
+
+    public init(
+        green: LineReference? = nil, yellow: LineReference? = nil, buzzer: LineReference? = nil,
+        commonAlarm: LineReference? = nil
+    ) {
+        self.green = green
+        self.yellow = yellow
+        self.buzzer = buzzer
+        self.commonAlarm = commonAlarm
+    }
+
+    /// The configured lines, in the order green, yellow, buzzer, common alarm.
+    public var all: [LineReference] {
+        [green, yellow, buzzer, commonAlarm].compactMap { $0 }
+    }
+}
+
+/// A GPIO line: by offset on a chip, or by the line name the device tree gives it.
+public struct LineReference: Sendable, Hashable {
+    /// `gpiochip0`, or a path such as `/dev/gpiochip0`.
+    public var chip: String
+    /// Exactly one of `offset` and `name` is set.
+    public var offset: Int?
+    public var name: String?
+    /// The line is electrically low when logically active.
+    public var activeLow: Bool
+
+    public init(chip: String, offset: Int? = nil, name: String? = nil, activeLow: Bool = false) {
+        self.chip = chip
+        self.offset = offset
+        self.name = name
+        self.activeLow = activeLow
+    }
+}

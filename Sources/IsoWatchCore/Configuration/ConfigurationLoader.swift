@@ -1,0 +1,518 @@
+import Foundation
+import Yams
+
+// # The isowatch configuration file
+//
+// One YAML file describes a site. Unknown keys are errors (a misspelt threshold must not fall
+// back to a default unnoticed); every error names the file, line, column and field, and all
+// errors are reported at once.
+//
+// ```yaml
+// site:
+//   name: "St. Example Hospital, Building C"      # required
+// http:
+//   listen: "127.0.0.1:8080"                       # HOST:PORT, [IPv6]:PORT; default 127.0.0.1:8080
+// gpio:
+//   backend: libgpiod                              # required: libgpiod | simulated
+// profiles_directory: ../profiles                  # default: "profiles" beside this file;
+//                                                  # relative paths start at this file's folder
+// systems:                                         # required, at least one
+//   - id: or-3                                     # required, [a-z0-9-]+, unique
+//     name: "Operating theatre 3"                  # required
+//     location: "OR 3"                             # optional
+//     transformer:                                 # required (IEC 61558-2-15)
+//       rating_kva: 8                              # 0.5...10
+//       secondary_voltage_volts: 230               # above 0, at most 250
+//       rated_current_amperes: 34.8                # optional; default rating_kva × 1000 / voltage
+//     device:                                      # required
+//       profile: acrel-aim-m10                     # required; a profile id of the library
+//       transport:                                 # required: exactly one of tcp / rtu
+//         rtu: { device: /dev/ttyUSB0, baud: 19200, parity: E, data_bits: 8, stop_bits: 1 }
+//         # serial settings default to the profile's; baud one of 1200 ... 115200;
+//         # parity N | E | O; data_bits 7 | 8; stop_bits 1 | 2; all systems on one device
+//         # must agree on them
+//         # tcp: { host: 10.1.2.3, port: 502 }     # port default 502
+//       unit: 3                                    # 1...247; default the profile's
+//       poll_interval_seconds: 1.0                 # 0.1...3600; default 1
+//       timeout_seconds: 0.5                       # 0.01...60 and below the poll interval; default 0.5
+//       retries: 2                                 # 0...10; default 2
+//     thresholds:                                  # optional, every key has a default
+//       insulation_response_ohms: 50000            # default 50000; never below 50 kΩ (IEC 60364-7-710)
+//       insulation_prewarning_ohms: 100000         # optional; at or above the response value
+//       load_percent: 100                          # 1...200 % of rated current; default 100
+//       winding_temperature_celsius: 120           # 0...250; default 120
+//       stale_after_seconds: 5                     # 0.5...3600, above the poll interval; default 5
+//     outputs:                                     # optional; each of these may be absent
+//       green:  { chip: gpiochip0, line: 4 }       # `line` (offset) or `name`, not both
+//       yellow: { chip: gpiochip0, name: "OR3_YELLOW", active_low: true }
+//       buzzer: { chip: gpiochip0, line: 6 }
+//       common_alarm: { chip: gpiochip0, line: 7 } # contact for the building management system
+// ```
+//
+// Cross-checks: system ids are unique; no two systems poll the same unit on the same transport;
+// no GPIO line is used twice; systems sharing a serial device agree on its line settings.
+
+/// Loads and validates the configuration file.
+public enum ConfigurationLoader {
+    /// Reads `file`. When `profiles` is nil the profile library is loaded from the configured
+    /// profiles directory, and its problems are reported with the configuration's.
+    public static func load(file: URL, profiles: ProfileLibrary? = nil) throws(ConfigurationErrors) -> Configuration {
+        let text: String
+        do {
+            text = try String(contentsOf: file, encoding: .utf8)
+        } catch {
+            throw ConfigurationErrors([
+                ConfigurationError(
+                    file: file.path, line: 0, column: 0, field: "",
+                    reason: "cannot read the configuration: \(error.localizedDescription)")
+            ])
+        }
+        return try parse(
+            yaml: text, fileName: file.path, baseDirectory: file.deletingLastPathComponent(), profiles: profiles)
+    }
+
+    /// Parses configuration text. `fileName` appears in messages; relative paths are resolved
+    /// against `baseDirectory`.
+    public static func parse(yaml: String, fileName: String, baseDirectory: URL, profiles: ProfileLibrary?)
+        throws(ConfigurationErrors) -> Configuration
+    {
+        let diagnostics = YAMLDiagnostics(file: fileName)
+        var extraErrors: [ConfigurationError] = []
+        var parser = ConfigurationParser(diagnostics: diagnostics, baseDirectory: baseDirectory, library: profiles)
+        let configuration = diagnostics.compose(yaml).flatMap { root in
+            parser.configuration(YAMLValue(node: root, path: "", diagnostics: diagnostics), extraErrors: &extraErrors)
+        }
+        let errors = diagnostics.errors + extraErrors
+        guard errors.isEmpty, let configuration else { throw ConfigurationErrors(errors) }
+        return configuration
+    }
+}
+
+/// IEC 60364-7-710: the insulation monitor of a medical IT system must indicate at the latest
+/// when the insulation resistance has fallen to 50 kΩ.
+let minimumInsulationResponseOhms = 50_000.0
+
+private struct ConfigurationParser {
+    let diagnostics: YAMLDiagnostics
+    let baseDirectory: URL
+    var library: ProfileLibrary?
+
+    /// A parsed system with the positions needed for cross-checks.
+    struct Located {
+        var system: SystemConfiguration
+        var path: String
+        var line: Int
+        var idMark: Mark?
+        var unitMark: Mark?
+        var transportMark: Mark?
+        var outputMarks: [String: Mark?]
+    }
+
+    mutating func configuration(_ root: YAMLValue, extraErrors: inout [ConfigurationError]) -> Configuration? {
+        guard let top = root.mapping(allowedKeys: ["site", "http", "gpio", "profiles_directory", "systems"]) else {
+            return nil
+        }
+        let site = top.required("site")?.mapping(allowedKeys: ["name"]).flatMap { $0.required("name")?.string() }
+        let http = top["http"].map(httpSettings) ?? HTTPSettings()
+        let backend = top.required("gpio", "which GPIO backend drives the alarm lines: libgpiod or simulated")?
+            .mapping(allowedKeys: ["backend"])?
+            .required("backend", "libgpiod or simulated")?
+            .choice(GPIOBackendKind.allCases.map { ($0.rawValue, $0) })
+
+        var profilesDirectory = baseDirectory.appendingPathComponent("profiles")
+        let directoryValue = top["profiles_directory"]
+        if let directoryValue, let path = directoryValue.string() {
+            profilesDirectory = path.hasPrefix("/")
+                ? URL(fileURLWithPath: path) : baseDirectory.appendingPathComponent(path)
+        }
+        profilesDirectory = profilesDirectory.standardized
+        if library == nil {
+            do {
+                library = try ProfileLibrary.load(directory: profilesDirectory)
+            } catch {
+                if let directoryValue {
+                    directoryValue.report("the profile library at \(profilesDirectory.path) does not load (see the errors that follow)")
+                }
+                extraErrors.append(contentsOf: error.errors)
+            }
+        }
+
+        var located: [Located] = []
+        if let systemsValue = top.required("systems", "a list of the medical IT systems to monitor") {
+            if let list = systemsValue.sequence() {
+                if list.isEmpty { systemsValue.report("must list at least one system") }
+                located = list.compactMap(system)
+            }
+        }
+        crossCheck(located)
+
+        guard let site, let backend else { return nil }
+        return Configuration(
+            site: Site(name: site), http: http, gpio: GPIOSettings(backend: backend),
+            profilesDirectory: profilesDirectory, systems: located.map(\.system))
+    }
+
+    // MARK: - Sections
+
+    func httpSettings(_ value: YAMLValue) -> HTTPSettings {
+        guard let mapping = value.mapping(allowedKeys: ["listen"]), let listen = mapping["listen"],
+            let text = listen.string()
+        else { return HTTPSettings() }
+        guard let (host, port) = splitHostPort(text) else {
+            listen.report("must be HOST:PORT (e.g. 127.0.0.1:8080, or [::1]:8080), got '\(text)'")
+            return HTTPSettings()
+        }
+        // Port 0 lets the kernel choose (the service logs the port it got): for test benches that
+        // run several instances side by side.
+        guard (0...65535).contains(port) else {
+            listen.report("port must be 0...65535 (0: any free port), got \(port)")
+            return HTTPSettings()
+        }
+        return HTTPSettings(host: host, port: port)
+    }
+
+    func splitHostPort(_ text: String) -> (String, Int)? {
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            let host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":"), let port = Int(rest.dropFirst()), !host.isEmpty else { return nil }
+            return (host, port)
+        }
+        guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else { return nil }
+        let host = String(text[..<colon])
+        guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]) else { return nil }
+        return (host, port)
+    }
+
+    func system(_ value: YAMLValue) -> Located? {
+        guard
+            let mapping = value.mapping(allowedKeys: [
+                "id", "name", "location", "transformer", "device", "thresholds", "outputs",
+            ])
+        else { return nil }
+        let id = mapping.required("id").flatMap { idValue -> String? in
+            guard let id = idValue.string() else { return nil }
+            let valid = !id.isEmpty
+                && id.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
+            if !valid {
+                idValue.report("must be lower-case letters, digits and '-' (it appears in URLs), got '\(id)'")
+                return nil
+            }
+            return id
+        }
+        let name = mapping.required("name")?.string()
+        let location = mapping["location"]?.string() ?? ""
+        let transformer = mapping.required("transformer").flatMap(self.transformer)
+        let device = mapping.required("device").flatMap(self.device)
+        let thresholds = mapping["thresholds"].map { self.thresholds($0, pollInterval: device?.configuration.pollIntervalSeconds) }
+            ?? Thresholds()
+        if mapping["thresholds"] == nil, let device, Thresholds().staleAfterSeconds <= device.configuration.pollIntervalSeconds {
+            mapping.report(
+                "thresholds",
+                "the default stale_after_seconds (\(YAMLValue.format(Thresholds().staleAfterSeconds))) is not above poll_interval_seconds (\(YAMLValue.format(device.configuration.pollIntervalSeconds))): set it explicitly"
+            )
+        }
+        let (outputs, outputMarks) = mapping["outputs"].map(self.outputs) ?? (OutputLines(), [:])
+
+        guard let id, let name, let transformer, let device else { return nil }
+        return Located(
+            system: SystemConfiguration(
+                id: id, name: name, location: location, transformer: transformer, device: device.configuration,
+                thresholds: thresholds, outputs: outputs),
+            path: value.path, line: mapping["id"]?.mark?.line ?? value.mark?.line ?? 0, idMark: mapping["id"]?.mark,
+            unitMark: device.unitMark,
+            transportMark: device.transportMark, outputMarks: outputMarks)
+    }
+
+    func transformer(_ value: YAMLValue) -> TransformerRating? {
+        guard
+            let mapping = value.mapping(allowedKeys: ["rating_kva", "secondary_voltage_volts", "rated_current_amperes"])
+        else { return nil }
+        var rating: Double?
+        if let ratingValue = mapping.required("rating_kva"), let kva = ratingValue.number() {
+            if (0.5...10).contains(kva) {
+                rating = kva
+            } else {
+                ratingValue.report(
+                    "must be 0.5...10 kVA: IEC 61558-2-15 rates medical isolating transformers from 0.5 to 10 kVA, got \(YAMLValue.format(kva))"
+                )
+            }
+        }
+        var voltage: Double?
+        if let voltageValue = mapping.required("secondary_voltage_volts"), let volts = voltageValue.number() {
+            if volts > 0, volts <= 250 {
+                voltage = volts
+            } else {
+                voltageValue.report(
+                    "must be above 0 and at most 250 V: IEC 61558-2-15 limits the secondary of a medical isolating transformer to 250 V AC, got \(YAMLValue.format(volts))"
+                )
+            }
+        }
+        let current = mapping["rated_current_amperes"]?.number(in: 0.1...200, unit: "A")
+        guard let rating, let voltage else { return nil }
+        if mapping["rated_current_amperes"] != nil, current == nil { return nil }
+        return TransformerRating(ratingKVA: rating, secondaryVoltageVolts: voltage, ratedCurrentAmperes: current)
+    }
+
+    struct ParsedDevice {
+        var configuration: DeviceConfiguration
+        var unitMark: Mark?
+        var transportMark: Mark?
+    }
+
+    func device(_ value: YAMLValue) -> ParsedDevice? {
+        guard
+            let mapping = value.mapping(allowedKeys: [
+                "profile", "transport", "unit", "poll_interval_seconds", "timeout_seconds", "retries",
+            ])
+        else { return nil }
+        var profile: DeviceProfile?
+        let profileID = mapping.required("profile", "the id of a device profile").flatMap { profileValue -> String? in
+            guard let id = profileValue.string() else { return nil }
+            if let library {
+                profile = library[id]
+                if profile == nil {
+                    var reason = "no device profile '\(id)' in the library"
+                    if let suggestion = YAMLValue.closest(to: id, in: library.ids) {
+                        reason += "; did you mean '\(suggestion)'?"
+                    }
+                    reason += " Available: \(library.ids.joined(separator: ", "))"
+                    profileValue.report(reason)
+                    return nil
+                }
+            }
+            return id
+        }
+        let defaults = profile?.transport ?? ProfileTransport()
+        let transport = mapping.required("transport", "exactly one of tcp or rtu").flatMap {
+            self.transport($0, defaults: defaults)
+        }
+        let unit = mapping["unit"].map { $0.integer(in: 1...247) } ?? Int(defaults.unit)
+        let pollInterval = mapping["poll_interval_seconds"].map { $0.number(in: 0.1...3600, unit: "s") } ?? 1.0
+        var timeout = mapping["timeout_seconds"].map { $0.number(in: 0.01...60, unit: "s") } ?? 0.5
+        if let pollInterval, let currentTimeout = timeout, currentTimeout >= pollInterval {
+            // A request that may outlast the poll interval would make polls overlap on the bus.
+            mapping.report(
+                "timeout_seconds",
+                "must be below poll_interval_seconds (\(YAMLValue.format(pollInterval))), got \(YAMLValue.format(currentTimeout))"
+            )
+            timeout = nil
+        }
+        let retries = mapping["retries"].map { $0.integer(in: 0...10) } ?? 2
+        guard let profileID, let transport, let unit, let pollInterval, let timeout, let retries else { return nil }
+        return ParsedDevice(
+            configuration: DeviceConfiguration(
+                profileID: profileID, transport: transport, unit: UInt8(unit), pollIntervalSeconds: pollInterval,
+                timeoutSeconds: timeout, retries: retries),
+            unitMark: mapping["unit"]?.mark ?? mapping.mark, transportMark: mapping["transport"]?.mark)
+    }
+
+    func transport(_ value: YAMLValue, defaults: ProfileTransport) -> Transport? {
+        guard let mapping = value.mapping(allowedKeys: ["tcp", "rtu"]) else { return nil }
+        switch (mapping["tcp"], mapping["rtu"]) {
+        case (let tcp?, nil):
+            guard let tcpMapping = tcp.mapping(allowedKeys: ["host", "port"]) else { return nil }
+            let host = tcpMapping.required("host")?.string()
+            if let host, host.isEmpty { tcpMapping.report("host", "must not be empty") }
+            let port = tcpMapping["port"].map { $0.integer(in: 1...65535) } ?? 502
+            guard let host, !host.isEmpty, let port else { return nil }
+            return .tcp(host: host, port: port)
+        case (nil, let rtu?):
+            guard
+                let rtuMapping = rtu.mapping(allowedKeys: ["device", "baud", "parity", "data_bits", "stop_bits"])
+            else { return nil }
+            let device = rtuMapping.required("device", "the serial device, e.g. /dev/ttyUSB0").flatMap { deviceValue -> String? in
+                guard let path = deviceValue.string() else { return nil }
+                guard path.hasPrefix("/") else {
+                    deviceValue.report("must be an absolute path such as /dev/ttyUSB0, got '\(path)'")
+                    return nil
+                }
+                return path
+            }
+            var baud: Int? = defaults.baud
+            if let baudValue = rtuMapping["baud"] {
+                baud = baudValue.integer()
+                if let rate = baud, !standardBaudRates.contains(rate) {
+                    baudValue.report("must be one of \(standardBaudRates.map(String.init).joined(separator: ", ")), got \(rate)")
+                    baud = nil
+                }
+            }
+            let parity = rtuMapping["parity"].map { $0.choice(Parity.allCases.map { ($0.rawValue, $0) }) } ?? defaults.parity
+            let dataBits = rtuMapping["data_bits"].map { $0.choice([("7", 7), ("8", 8)]) } ?? defaults.dataBits
+            let stopBits = rtuMapping["stop_bits"].map { $0.choice([("1", 1), ("2", 2)]) } ?? defaults.stopBits
+            guard let device, let baud, let parity, let dataBits, let stopBits else { return nil }
+            return .rtu(SerialSettings(device: device, baud: baud, parity: parity, dataBits: dataBits, stopBits: stopBits))
+        case (nil, nil):
+            value.report("must contain tcp or rtu")
+            return nil
+        case (_?, _?):
+            value.report("must contain exactly one of tcp or rtu, not both")
+            return nil
+        }
+    }
+
+    func thresholds(_ value: YAMLValue, pollInterval: Double?) -> Thresholds {
+        var thresholds = Thresholds()
+        guard
+            let mapping = value.mapping(allowedKeys: [
+                "insulation_response_ohms", "insulation_prewarning_ohms", "load_percent", "winding_temperature_celsius",
+                "stale_after_seconds",
+            ])
+        else { return thresholds }
+        if let responseValue = mapping["insulation_response_ohms"], let ohms = responseValue.number() {
+            if ohms < minimumInsulationResponseOhms {
+                responseValue.report(
+                    "must be at least 50000 Ω: IEC 60364-7-710 requires the insulation monitor of a medical IT system to respond at 50 kΩ at the latest (the response value may be set higher, never lower), got \(YAMLValue.format(ohms))"
+                )
+            } else if ohms > 10_000_000 {
+                responseValue.report("must be at most 10000000 Ω (10 MΩ), got \(YAMLValue.format(ohms))")
+            } else {
+                thresholds.insulationResponseOhms = ohms
+            }
+        }
+        if let prewarningValue = mapping["insulation_prewarning_ohms"], let ohms = prewarningValue.number() {
+            if ohms < thresholds.insulationResponseOhms {
+                prewarningValue.report(
+                    "must be at or above insulation_response_ohms (\(YAMLValue.format(thresholds.insulationResponseOhms))): a prewarning comes before the alarm, got \(YAMLValue.format(ohms))"
+                )
+            } else if ohms > 10_000_000 {
+                prewarningValue.report("must be at most 10000000 Ω (10 MΩ), got \(YAMLValue.format(ohms))")
+            } else {
+                thresholds.insulationPrewarningOhms = ohms
+            }
+        }
+        if let percent = mapping["load_percent"]?.number(in: 1...200, unit: "%") { thresholds.loadPercent = percent }
+        if let celsius = mapping["winding_temperature_celsius"]?.number(in: 0...250, unit: "°C") {
+            thresholds.windingTemperatureCelsius = celsius
+        }
+        if let staleValue = mapping["stale_after_seconds"], let seconds = staleValue.number(in: 0.5...3600, unit: "s") {
+            if let pollInterval, seconds <= pollInterval {
+                staleValue.report(
+                    "must be above poll_interval_seconds (\(YAMLValue.format(pollInterval))), or every reading would be stale, got \(YAMLValue.format(seconds))"
+                )
+            } else {
+                thresholds.staleAfterSeconds = seconds
+            }
+        }
+        return thresholds
+    }
+
+    static let outputRoles = ["green", "yellow", "buzzer", "common_alarm"]
+
+    func outputs(_ value: YAMLValue) -> (OutputLines, [String: Mark?]) {
+        var lines = OutputLines()
+        var marks: [String: Mark?] = [:]
+        guard let mapping = value.mapping(allowedKeys: Self.outputRoles) else { return (lines, marks) }
+        for role in Self.outputRoles {
+            guard let lineValue = mapping[role], let reference = lineReference(lineValue) else { continue }
+            marks[role] = lineValue.mark
+            switch role {
+            case "green": lines.green = reference
+            case "yellow": lines.yellow = reference
+            case "buzzer": lines.buzzer = reference
+            default: lines.commonAlarm = reference
+            }
+        }
+        return (lines, marks)
+    }
+
+    func lineReference(_ value: YAMLValue) -> LineReference? {
+        guard let mapping = value.mapping(allowedKeys: ["chip", "line", "name", "active_low"]) else { return nil }
+        let chip = mapping.required("chip", "e.g. gpiochip0")?.string()
+        let offset = mapping["line"]?.integer(in: 0...65535)
+        let name = mapping["name"]?.string()
+        let activeLow = mapping["active_low"]?.bool() ?? false
+        switch (mapping["line"], mapping["name"]) {
+        case (nil, nil):
+            value.report("needs 'line' (the offset on the chip) or 'name' (the line name)")
+            return nil
+        case (_?, _?):
+            value.report("needs exactly one of 'line' and 'name', not both")
+            return nil
+        default:
+            break
+        }
+        guard let chip, offset != nil || name != nil else { return nil }
+        return LineReference(chip: chip, offset: offset, name: name, activeLow: activeLow)
+    }
+
+    // MARK: - Cross-checks
+
+    func crossCheck(_ systems: [Located]) {
+        for (index, current) in systems.enumerated() {
+            let earlier = systems[..<index]
+            if let first = earlier.first(where: { $0.system.id == current.system.id }) {
+                diagnostics.report(
+                    "\(current.path).id", at: current.idMark,
+                    "'\(current.system.id)' is already the id of \(first.path) (line \(first.line)); ids must be unique")
+            }
+            let device = current.system.device
+            if let first = earlier.first(where: { sameBus($0.system.device.transport, device.transport) && $0.system.device.unit == device.unit }) {
+                diagnostics.report(
+                    "\(current.path).device.unit", at: current.unitMark,
+                    "\(first.path) ('\(first.system.id)', line \(first.line)) already polls unit \(device.unit) on \(busName(device.transport)); two systems cannot share one device"
+                )
+            }
+            if case .rtu(let serial) = device.transport,
+                let first = earlier.first(where: { other in
+                    if case .rtu(let otherSerial) = other.system.device.transport {
+                        return otherSerial.device == serial.device && otherSerial != serial
+                    }
+                    return false
+                })
+            {
+                diagnostics.report(
+                    "\(current.path).device.transport.rtu", at: current.transportMark,
+                    "\(serial.device) is set to \(first.system.device.transport) by \(first.path) ('\(first.system.id)'); one serial bus has one line setting, got \(device.transport)"
+                )
+            }
+            for role in Self.outputRoles {
+                guard let reference = line(current.system.outputs, role) else { continue }
+                for other in systems[...index] {
+                    for otherRole in Self.outputRoles {
+                        if other.path == current.path, Self.outputRoles.firstIndex(of: otherRole)! >= Self.outputRoles.firstIndex(of: role)! {
+                            continue
+                        }
+                        guard let otherReference = line(other.system.outputs, otherRole),
+                            otherReference.chip == reference.chip,
+                            (reference.offset != nil && otherReference.offset == reference.offset)
+                                || (reference.name != nil && otherReference.name == reference.name)
+                        else { continue }
+                        let lineName = reference.offset.map { "line \($0)" } ?? "line '\(reference.name ?? "")'"
+                        diagnostics.report(
+                            "\(current.path).outputs.\(role)", at: current.outputMarks[role] ?? nil,
+                            "\(reference.chip) \(lineName) is already the \(otherRole) output of \(other.path) ('\(other.system.id)'); one line cannot drive two outputs"
+                        )
+                    }
+                }
+            }
+        }
+    }
+
+    func line(_ outputs: OutputLines, _ role: String) -> LineReference? {
+        switch role {
+        case "green": return outputs.green
+        case "yellow": return outputs.yellow
+        case "buzzer": return outputs.buzzer
+        default: return outputs.commonAlarm
+        }
+    }
+
+    func sameBus(_ lhs: Transport, _ rhs: Transport) -> Bool {
+        switch (lhs, rhs) {
+        case (.tcp(let hostA, let portA), .tcp(let hostB, let portB)):
+            return hostA.lowercased() == hostB.lowercased() && portA == portB
+        case (.rtu(let serialA), .rtu(let serialB)):
+            return serialA.device == serialB.device
+        default:
+            return false
+        }
+    }
+
+    func busName(_ transport: Transport) -> String {
+        switch transport {
+        case .tcp(let host, let port): return "tcp \(host):\(port)"
+        case .rtu(let serial): return "serial bus \(serial.device)"
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+
+// Raw register words ↔ raw numbers. Word and byte order are handled here in Swift because
+// libmodbus 3.1.6's modbus_get/set_float_* helpers get some orders wrong (engineering.md).
+
+extension WordOrder {
+    /// The 32-bit value whose bytes A (most significant) to D are spread over `words`.
+    public func assemble(_ first: UInt16, _ second: UInt16) -> UInt32 {
+        let (high, low): (UInt16, UInt16)
+        switch self {
+        case .abcd: (high, low) = (first, second)
+        case .cdab: (high, low) = (second, first)
+        case .badc: (high, low) = (first.byteSwapped, second.byteSwapped)
+        case .dcba: (high, low) = (second.byteSwapped, first.byteSwapped)
+        }
+        return UInt32(high) << 16 | UInt32(low)
+    }
+
+    /// The two registers, in address order, that carry `value`.
+    public func split(_ value: UInt32) -> [UInt16] {
+        let high = UInt16(truncatingIfNeeded: value >> 16)
+        let low = UInt16(truncatingIfNeeded: value)
+        switch self {
+        case .abcd: return [high, low]
+        case .cdab: return [low, high]
+        case .badc: return [high.byteSwapped, low.byteSwapped]
+        case .dcba: return [low.byteSwapped, high.byteSwapped]
+        }
+    }
+}
+
+extension RegisterField {
+    /// The raw number in `words` (exactly `type.width` of them). For f32 it may be non-finite.
+    public func rawValue(from words: [UInt16]) -> Double {
+        switch type {
+        case .u16: return Double(words[0])
+        case .s16: return Double(Int16(bitPattern: words[0]))
+        case .bit: return words[0] == 0 ? 0 : 1
+        case .u32: return Double(wordOrder.assemble(words[0], words[1]))
+        case .s32: return Double(Int32(bitPattern: wordOrder.assemble(words[0], words[1])))
+        case .f32: return Double(Float(bitPattern: wordOrder.assemble(words[0], words[1])))
+        }
+    }
+
+    /// The words for a raw number already within the type's limits (NaN allowed for f32).
+    public func words(forRaw raw: Double) -> [UInt16] {
+        switch type {
+        case .u16: return [UInt16(raw)]
+        case .s16: return [UInt16(bitPattern: Int16(raw))]
+        case .bit: return [raw == 0 ? 0 : 1]
+        case .u32: return wordOrder.split(UInt32(raw))
+        case .s32: return wordOrder.split(UInt32(bitPattern: Int32(raw)))
+        case .f32: return wordOrder.split(Float(raw).bitPattern)
+        }
+    }
+
+    public func siValue(raw: Double) -> Double {
+        // A decimal fraction such as 0.1 has no exact binary form: 142 × 0.1 is 14.200000000000001,
+        // but 142 / 10 is the double nearest 14.2, which is what the device meant and what a
+        // person expects to read.
+        let divisor = 1 / scale
+        if scale < 1, divisor.rounded() == divisor || abs(divisor - divisor.rounded()) < 1e-9 * divisor {
+            return raw / divisor.rounded() + offset
+        }
+        return raw * scale + offset
+    }
+
+    /// The raw number nearest to `siValue` that the type can hold: rounded to a whole count
+    /// for integer types, saturated at the type's limits.
+    public func raw(forSIValue siValue: Double) -> Double {
+        var raw = (siValue - offset) / scale
+        if raw.isNaN { return type == .f32 ? .nan : 0 }
+        if type != .f32 { raw = raw.rounded(.toNearestOrAwayFromZero) }
+        return Swift.min(Swift.max(raw, type.rawLimits.lowerBound), type.rawLimits.upperBound)
+    }
+
+    /// Whether the raw number is one of the field's "no value" codes. Codes of f32 fields compare
+    /// as 32-bit floats, because that is the precision the device sent them in.
+    func isNoValue(_ raw: Double) -> Bool {
+        if type == .f32 { return noValue.contains { Float($0) == Float(raw) } }
+        return noValue.contains(raw)
+    }
+}

@@ -1,0 +1,392 @@
+import Foundation
+import IsoWatchCore
+import Synchronization
+
+/// One device on a bus, as the poller needs it: where its registers are, how often and how
+/// patiently to ask, and how to turn the registers into a reading (the profile's decoder).
+public struct PolledDevice: Sendable {
+    public var id: String
+    public var unit: UInt8
+    public var blocks: [RegisterBlock]
+    public var pollIntervalSeconds: Double
+    public var timeoutSeconds: Double
+    /// Extra attempts for a block after a timeout or a malformed reply.
+    public var retries: Int
+    public var decode: @Sendable (RegisterImage, Date) throws -> DecodedReading
+
+    public init(
+        id: String, unit: UInt8, blocks: [RegisterBlock], pollIntervalSeconds: Double = 1, timeoutSeconds: Double = 0.5,
+        retries: Int = 2, decode: @escaping @Sendable (RegisterImage, Date) throws -> DecodedReading
+    ) {
+        self.id = id
+        self.unit = unit
+        self.blocks = blocks
+        self.pollIntervalSeconds = pollIntervalSeconds
+        self.timeoutSeconds = timeoutSeconds
+        self.retries = retries
+        self.decode = decode
+    }
+}
+
+/// Why a poll produced no reading.
+public enum PollFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    case communication(ModbusError)
+    /// The registers arrived but the profile could not make a reading of them.
+    case decoding(String)
+
+    public var description: String {
+        switch self {
+        case let .communication(error): return error.description
+        case let .decoding(reason): return "decoding failed: \(reason)"
+        }
+    }
+}
+
+/// The result of one poll of one device: a decoded reading, or why there is none.
+public struct PollOutcome: Sendable {
+    public var deviceID: String
+    public var endpoint: Transport
+    public var unit: UInt8
+    public var timestamp: Date
+    /// From the first request to the last reply of this poll, retries included.
+    public var latencySeconds: Double
+    public var result: Result<DecodedReading, PollFailure>
+}
+
+/// Counters per device, for metrics and for tests that check that errors are counted.
+public struct DeviceCounters: Sendable, Equatable {
+    public var polls = 0
+    public var successes = 0
+    public var requests = 0
+    public var retries = 0
+    public var timeouts = 0
+    public var exceptions = 0
+    public var malformedReplies = 0
+    public var linkErrors = 0
+    public var decodingErrors = 0
+    public init() {}
+}
+
+public struct BusStatistics: Sendable, Equatable {
+    public var devices: [String: DeviceCounters] = [:]
+    public var connects = 0
+    public var connectFailures = 0
+    public init() {}
+}
+
+/// How long to leave a failing unit or link alone before asking again.
+public struct BackoffPolicy: Sendable, Equatable {
+    public var reconnectInitialSeconds: Double
+    public var reconnectMaximumSeconds: Double
+    /// A unit that keeps failing is asked at most this rarely (and at least once per poll interval
+    /// when the interval is longer), so that it is noticed soon when it comes back.
+    public var unitMaximumSeconds: Double
+
+    public init(reconnectInitialSeconds: Double = 0.25, reconnectMaximumSeconds: Double = 5, unitMaximumSeconds: Double = 8) {
+        self.reconnectInitialSeconds = reconnectInitialSeconds
+        self.reconnectMaximumSeconds = reconnectMaximumSeconds
+        self.unitMaximumSeconds = unitMaximumSeconds
+    }
+
+    func reconnectDelay(afterFailures failures: Int) -> Double {
+        min(reconnectMaximumSeconds, reconnectInitialSeconds * pow(2, Double(max(0, failures - 1))))
+    }
+
+    func unitDelay(interval: Double, afterFailures failures: Int) -> Double {
+        let doubled = interval * pow(2, Double(max(0, failures - 1)))
+        return min(max(unitMaximumSeconds, interval), doubled)
+    }
+}
+
+/// Polls every device on one endpoint (an RS-485 line, or a TCP device or gateway) from one thread
+/// that owns the endpoint's `modbus_t`.
+///
+/// Units are served in turn by due time. A unit that fails is retried with backoff and without
+/// per-block retries, so a dead unit costs the bus one timeout per backoff period and never holds
+/// the others back. A link error (reset connection, vanished serial adapter) closes the link,
+/// which is reopened with backoff; every outcome, good or bad, is reported, so nothing goes stale
+/// silently.
+public final class BusPoller: Sendable {
+    public let endpoint: Transport
+    private let devices: [PolledDevice]
+    private let backoff: BackoffPolicy
+    private let onOutcome: @Sendable (PollOutcome) -> Void
+    private let shared = Mutex(SharedState())
+    private let wake = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+
+    private struct SharedState: Sendable {
+        var stopping = false
+        var started = false
+        var writes: [PendingWrite] = []
+        var statistics = BusStatistics()
+    }
+
+    private struct PendingWrite: Sendable {
+        var unit: UInt8
+        var table: RegisterTable
+        var address: UInt16
+        var words: [UInt16]
+        var timeoutSeconds: Double
+        var completion: @Sendable (Result<Void, ModbusError>) -> Void
+    }
+
+    public init(
+        endpoint: Transport, devices: [PolledDevice], backoff: BackoffPolicy = BackoffPolicy(),
+        onOutcome: @escaping @Sendable (PollOutcome) -> Void
+    ) {
+        self.endpoint = endpoint
+        self.devices = devices
+        self.backoff = backoff
+        self.onOutcome = onOutcome
+    }
+
+    public var statistics: BusStatistics { shared.withLock { $0.statistics } }
+
+    public func start() {
+        let alreadyStarted = shared.withLock { state -> Bool in
+            defer { state.started = true }
+            return state.started
+        }
+        guard !alreadyStarted else { return }
+        let thread = Thread { [self] in
+            runLoop()
+            finished.signal()
+        }
+        thread.name = "isowatch-bus \(endpoint)"
+        thread.start()
+    }
+
+    /// Stops polling and waits for the bus thread to close the link. Pending writes fail.
+    public func stop() async {
+        let wasRunning = shared.withLock { state -> Bool in
+            let running = state.started && !state.stopping
+            state.stopping = true
+            return running
+        }
+        guard wasRunning else { return }
+        wake.signal()
+        // Wait for the thread on a thread of our own, not on the cooperative pool.
+        let finished = self.finished
+        _ = try? await OwnedThread.run(name: "isowatch-bus-join") { finished.wait() }
+    }
+
+    /// Writes registers through the bus thread, ahead of the next poll.
+    public func write(unit: UInt8, table: RegisterTable, address: UInt16, words: [UInt16], timeoutSeconds: Double = 1)
+        async throws(ModbusError)
+    {
+        let result: Result<Void, ModbusError> = await withCheckedContinuation { continuation in
+            let accepted = shared.withLock { state -> Bool in
+                guard state.started && !state.stopping else { return false }
+                state.writes.append(
+                    PendingWrite(
+                        unit: unit, table: table, address: address, words: words, timeoutSeconds: timeoutSeconds,
+                        completion: { continuation.resume(returning: $0) }))
+                return true
+            }
+            if accepted {
+                wake.signal()
+            } else {
+                continuation.resume(returning: .failure(.other("the bus \(endpoint) is not running")))
+            }
+        }
+        try result.get()
+    }
+
+    // MARK: - The bus thread
+
+    private struct Schedule {
+        var nextDue: ContinuousClock.Instant
+        var consecutiveFailures = 0
+    }
+
+    private func runLoop() {
+        let clock = ContinuousClock()
+        let connection = ModbusConnection(endpoint: endpoint)
+        defer { connection.close() }
+        let start = clock.now
+        // Spread the first polls over one interval so that many devices do not all ask at once.
+        var schedules = devices.indices.map { index in
+            Schedule(nextDue: start + .seconds(devices[index].pollIntervalSeconds * Double(index) / Double(max(1, devices.count))))
+        }
+        var linkFailures = 0
+        var linkRetryAt = start
+
+        while true {
+            let (stopping, writes) = shared.withLock { state -> (Bool, [PendingWrite]) in
+                defer { state.writes.removeAll() }
+                return (state.stopping, state.writes)
+            }
+            if stopping {
+                for write in writes { write.completion(.failure(.other("the bus is stopping"))) }
+                shared.withLock { state in
+                    for write in state.writes { write.completion(.failure(.other("the bus is stopping"))) }
+                    state.writes.removeAll()
+                }
+                return
+            }
+            for write in writes {
+                let result: Result<Void, ModbusError>
+                do {
+                    try connection.write(
+                        unit: write.unit, table: write.table, address: write.address, words: write.words,
+                        timeoutSeconds: write.timeoutSeconds)
+                    result = .success(())
+                } catch {
+                    connection.flush()
+                    result = .failure(error)
+                }
+                write.completion(result)
+            }
+
+            guard let index = schedules.indices.min(by: { schedules[$0].nextDue < schedules[$1].nextDue }) else {
+                wait(until: nil, clock: clock)
+                continue
+            }
+            let now = clock.now
+            let due = max(schedules[index].nextDue, connection.isConnected ? schedules[index].nextDue : linkRetryAt)
+            if due > now {
+                wait(until: due, clock: clock)
+                continue
+            }
+
+            if !connection.isConnected {
+                do {
+                    try connection.connect()
+                    linkFailures = 0
+                    shared.withLock { $0.statistics.connects += 1 }
+                } catch {
+                    linkFailures += 1
+                    shared.withLock { $0.statistics.connectFailures += 1 }
+                    linkRetryAt = clock.now + .seconds(backoff.reconnectDelay(afterFailures: linkFailures))
+                    // Every device whose poll is due learns that its link is down: a comm alarm, never silence.
+                    for dueIndex in schedules.indices where schedules[dueIndex].nextDue <= now {
+                        report(device: devices[dueIndex], started: now, clock: clock, result: .failure(.communication(error)))
+                        reschedule(&schedules[dueIndex], device: devices[dueIndex], success: false, now: clock.now)
+                    }
+                    continue
+                }
+            }
+
+            let device = devices[index]
+            let started = clock.now
+            let result = poll(device, on: connection, knownFailing: schedules[index].consecutiveFailures > 0)
+            report(device: device, started: started, clock: clock, result: result)
+            let succeeded = if case .success = result { true } else { false }
+            reschedule(&schedules[index], device: device, success: succeeded, now: clock.now)
+            if !connection.isConnected {
+                linkRetryAt = clock.now + .seconds(backoff.reconnectDelay(afterFailures: max(1, linkFailures)))
+            }
+        }
+    }
+
+    private func wait(until deadline: ContinuousClock.Instant?, clock: ContinuousClock) {
+        guard let deadline else {
+            wake.wait()
+            return
+        }
+        let remaining = clock.now.duration(to: deadline)
+        let (seconds, attoseconds) = remaining.components
+        let nanoseconds = max(0, Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+        _ = wake.wait(timeout: .now() + .nanoseconds(nanoseconds))
+    }
+
+    private func reschedule(_ schedule: inout Schedule, device: PolledDevice, success: Bool, now: ContinuousClock.Instant) {
+        if success {
+            schedule.consecutiveFailures = 0
+            let interval = Duration.seconds(device.pollIntervalSeconds)
+            // Keep the phase; skip the slots that a slow poll has already missed.
+            repeat { schedule.nextDue += interval } while schedule.nextDue <= now
+        } else {
+            schedule.consecutiveFailures += 1
+            let delay = backoff.unitDelay(interval: device.pollIntervalSeconds, afterFailures: schedule.consecutiveFailures)
+            schedule.nextDue = now + .seconds(delay)
+        }
+    }
+
+    private func report(
+        device: PolledDevice, started: ContinuousClock.Instant, clock: ContinuousClock,
+        result: Result<DecodedReading, PollFailure>
+    ) {
+        let elapsed = started.duration(to: clock.now)
+        let latency = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        shared.withLock { state in
+            var counters = state.statistics.devices[device.id] ?? DeviceCounters()
+            counters.polls += 1
+            switch result {
+            case .success: counters.successes += 1
+            case .failure(.decoding): counters.decodingErrors += 1
+            case .failure(.communication): break
+            }
+            state.statistics.devices[device.id] = counters
+        }
+        onOutcome(
+            PollOutcome(
+                deviceID: device.id, endpoint: endpoint, unit: device.unit, timestamp: Date(), latencySeconds: latency,
+                result: result))
+    }
+
+    /// Reads every block of one device. A known-failing unit gets one attempt per block, so that
+    /// probing it costs the bus a single timeout.
+    private func poll(_ device: PolledDevice, on connection: ModbusConnection, knownFailing: Bool) -> Result<
+        DecodedReading, PollFailure
+    > {
+        var image = RegisterImage()
+        let attempts = knownFailing ? 1 : 1 + max(0, device.retries)
+        for block in device.blocks {
+            var lastError: ModbusError?
+            var succeeded = false
+            for attempt in 0..<attempts {
+                count(device.id) {
+                    $0.requests += 1
+                    if attempt > 0 { $0.retries += 1 }
+                }
+                do {
+                    let words = try connection.read(unit: device.unit, block: block, timeoutSeconds: device.timeoutSeconds)
+                    image.set(block.table, block.address, words: words)
+                    succeeded = true
+                    break
+                } catch {
+                    lastError = error
+                    count(device.id) { counters in
+                        switch error {
+                        case .timeout: counters.timeouts += 1
+                        case .exception: counters.exceptions += 1
+                        case .malformedReply: counters.malformedReplies += 1
+                        case .linkLost, .connectFailed, .other: counters.linkErrors += 1
+                        }
+                    }
+                    if error.needsReconnect || !Self.isWorthRetrying(error) { break }
+                    // A late reply to this request must not be read as the answer to the retry.
+                    connection.flush()
+                }
+            }
+            if !succeeded {
+                return .failure(.communication(lastError ?? .other("no attempt made")))
+            }
+        }
+        do {
+            return .success(try device.decode(image, Date()))
+        } catch {
+            return .failure(.decoding(String(describing: error)))
+        }
+    }
+
+    /// Exceptions 1-3 and 8 are the device's considered answer and repeat identically; a busy
+    /// device or a gateway whose target did not answer in time may well answer the next try.
+    private static func isWorthRetrying(_ error: ModbusError) -> Bool {
+        switch error {
+        case let .exception(code): return code == 5 || code == 6 || code == 10 || code == 11
+        case .timeout, .malformedReply, .other: return true
+        case .linkLost, .connectFailed: return false
+        }
+    }
+
+    private func count(_ deviceID: String, _ update: (inout DeviceCounters) -> Void) {
+        shared.withLock { state in
+            var counters = state.statistics.devices[deviceID] ?? DeviceCounters()
+            update(&counters)
+            state.statistics.devices[deviceID] = counters
+        }
+    }
+}

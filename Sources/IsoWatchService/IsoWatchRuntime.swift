@@ -1,0 +1,104 @@
+import Foundation
+import Hummingbird
+import IsoWatchAlarms
+import IsoWatchCore
+import IsoWatchGPIO
+import IsoWatchHTTP
+import IsoWatchModbus
+import Logging
+import ServiceLifecycle
+
+/// The whole service assembled from a configuration: one poller per bus, the monitor with an
+/// alarm machine per IT system, the output drivers, and the HTTP server.
+public struct IsoWatchRuntime: Sendable {
+    public let services: [any Service]
+    let monitor: SystemMonitor
+
+    /// Everything that can go wrong while the runtime is assembled, with what to do about it.
+    public struct StartupError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// - Parameters:
+    ///   - gpio: the backend for the outputs; nil chooses the one the configuration names.
+    ///   - onListening: receives the HTTP port once the server accepts connections.
+    public static func make(
+        configuration: Configuration,
+        profiles: ProfileLibrary,
+        gpio: (any GPIOBackend)? = nil,
+        logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws -> IsoWatchRuntime {
+        let backend = try gpio ?? makeBackend(configuration)
+        var drivers: [String: OutputDriver] = [:]
+        for system in configuration.systems {
+            drivers[system.id] = OutputDriver(
+                systemID: system.id, lines: try await claimOutputs(system, backend: backend), logger: logger)
+        }
+        let monitor = try SystemMonitor(configuration: configuration, drivers: drivers, logger: logger)
+
+        let (outcomes, continuation) = AsyncStream.makeStream(of: PollOutcome.self, bufferingPolicy: .bufferingNewest(4096))
+        var devicesByEndpoint: [Transport: [PolledDevice]] = [:]
+        var endpointOrder: [Transport] = []
+        for system in configuration.systems {
+            guard let profile = profiles[system.device.profileID] else {
+                throw StartupError(description: "system '\(system.id)': no device profile '\(system.device.profileID)'")
+            }
+            let endpoint = system.device.transport
+            if devicesByEndpoint[endpoint] == nil { endpointOrder.append(endpoint) }
+            devicesByEndpoint[endpoint, default: []].append(
+                PolledDevice(
+                    id: system.id, unit: system.device.unit, blocks: profile.readBlocks(),
+                    pollIntervalSeconds: system.device.pollIntervalSeconds, timeoutSeconds: system.device.timeoutSeconds,
+                    retries: system.device.retries,
+                    decode: { image, time in try profile.decode(image, at: time) }))
+        }
+        let pollers = endpointOrder.map { endpoint in
+            BusPoller(endpoint: endpoint, devices: devicesByEndpoint[endpoint] ?? []) { continuation.yield($0) }
+        }
+        let monitorService = MonitorService(
+            monitor: monitor, pollers: pollers, drivers: Array(drivers.values), outcomes: outcomes,
+            outcomesContinuation: continuation, logger: logger)
+        let http = HTTPServer.makeApplication(
+            state: monitor, host: configuration.http.host, port: configuration.http.port, logger: logger,
+            onListening: onListening)
+        return IsoWatchRuntime(services: [monitorService, http], monitor: monitor)
+    }
+
+    public func systems() async -> [SystemStatus] {
+        await monitor.systems()
+    }
+
+    static func makeBackend(_ configuration: Configuration) throws -> any GPIOBackend {
+        switch configuration.gpio.backend {
+        case .libgpiod:
+            return try LibgpiodBackend()
+        case .simulated:
+            // One simulated chip for every chip the configuration names, so every line can be claimed.
+            let chips = Set(configuration.systems.flatMap { $0.outputs.all.map(\.chip) })
+            return SimulatedGPIOBackend(chips: (chips.isEmpty ? ["gpiochip0"] : chips.sorted()).map { SimulatedChip(name: $0) })
+        }
+    }
+
+    static func claimOutputs(_ system: SystemConfiguration, backend: any GPIOBackend) async throws -> OutputDriver.Lines {
+        // Fail-safe start: lamps claimed showing alarm, before the first measurement.
+        func claim(_ reference: LineReference?, _ role: String, initial: Bool) async throws -> (any OutputLine)? {
+            guard let reference else { return nil }
+            let address = reference.offset.map { LineAddress(chip: reference.chip, offset: UInt32($0)) }
+                ?? LineAddress(chip: reference.chip, name: reference.name ?? "")
+            do {
+                return try await backend.claimOutput(
+                    OutputLineConfiguration(
+                        address: address, activeLow: reference.activeLow, label: "isowatch \(system.id) \(role)",
+                        initialActive: initial))
+            } catch {
+                throw StartupError(description: "system '\(system.id)' \(role) output: \(error)")
+            }
+        }
+        return OutputDriver.Lines(
+            green: try await claim(system.outputs.green, "green", initial: false),
+            yellow: try await claim(system.outputs.yellow, "yellow", initial: true),
+            buzzer: try await claim(system.outputs.buzzer, "buzzer", initial: true),
+            commonAlarm: try await claim(system.outputs.commonAlarm, "common-alarm", initial: true))
+    }
+}

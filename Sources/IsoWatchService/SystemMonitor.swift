@@ -1,0 +1,172 @@
+import Foundation
+import IsoWatchAlarms
+import IsoWatchCore
+import IsoWatchHTTP
+import IsoWatchModbus
+import Logging
+
+/// The live state of every IT system: the latest reading, communication health and the alarm
+/// machine, fed by poll outcomes and by the passing of time.
+///
+/// Data flows one way through here: poll outcome → alarm machine → wanted outputs (handed to the
+/// system's `OutputDriver`) and the snapshot that the HTTP layer reads. Nothing here awaits I/O.
+actor SystemMonitor: LiveStateProvider {
+    struct Tracked {
+        let configuration: SystemConfiguration
+        let endpoint: String
+        var machine: AlarmStateMachine
+        var latest: DecodedReading?
+        var lastSuccess: Date?
+        var lastSuccessAt: Duration?
+        var lastError: String?
+        var communicationLost = false
+        var wakeUp: Duration?
+        let driver: OutputDriver?
+    }
+
+    private var tracked: [String: Tracked] = [:]
+    private let order: [String]
+    private let clock = ContinuousClock()
+    private let origin: ContinuousClock.Instant
+    private let logger: Logger
+    private let communicationLossAfter: [String: Duration]
+    private var recentRecords: [AlarmRecord] = []
+
+    init(configuration: Configuration, drivers: [String: OutputDriver], logger: Logger) throws {
+        origin = clock.now
+        self.logger = logger
+        order = configuration.systems.map(\.id)
+        let now = AlarmTime(monotonic: .zero, wall: Date())
+        var lossAfter: [String: Duration] = [:]
+        for system in configuration.systems {
+            let settings = AlarmSettings(system)
+            let machine = try AlarmStateMachine(settings: settings, now: now)
+            tracked[system.id] = Tracked(
+                configuration: system, endpoint: system.device.transport.description, machine: machine,
+                driver: drivers[system.id])
+            lossAfter[system.id] = .seconds(system.thresholds.staleAfterSeconds)
+        }
+        communicationLossAfter = lossAfter
+    }
+
+    /// Carries out what each machine asks for at start-up: the fail-safe outputs (in alarm until
+    /// the first valid measurement), the start-up record and the first wake-up.
+    func start() {
+        for id in order {
+            guard var system = tracked[id] else { continue }
+            apply(system.machine.initialActions, to: &system)
+            tracked[id] = system
+        }
+    }
+
+    private func currentTime() -> AlarmTime {
+        AlarmTime(monotonic: origin.duration(to: clock.now), wall: Date())
+    }
+
+    func handle(_ outcome: PollOutcome) {
+        let now = currentTime()
+        // A system has one monitoring device, polled under the system's id.
+        let id = outcome.deviceID
+        guard var system = tracked[id] else { return }
+        switch outcome.result {
+        case let .success(reading):
+            system.latest = reading
+            system.lastSuccess = outcome.timestamp
+            system.lastSuccessAt = now.monotonic
+            system.lastError = nil
+            if system.communicationLost {
+                system.communicationLost = false
+                logger.notice("communication restored", metadata: ["system": "\(id)"])
+                apply(system.machine.handle(.communicationRestored, at: now), to: &system)
+            }
+            apply(system.machine.handle(.reading(reading), at: now), to: &system)
+        case let .failure(failure):
+            if system.lastError != failure.description {
+                logger.warning("poll failed", metadata: ["system": "\(id)", "error": "\(failure)"])
+            }
+            system.lastError = failure.description
+            checkCommunication(&system, id: id, now: now)
+        }
+        tracked[id] = system
+    }
+
+    /// Time passing: communication loss, and the alarm machine's delays.
+    func tick() {
+        let now = currentTime()
+        for id in order {
+            guard var system = tracked[id] else { continue }
+            checkCommunication(&system, id: id, now: now)
+            if let wakeUp = system.wakeUp, wakeUp <= now.monotonic {
+                system.wakeUp = nil
+                apply(system.machine.handle(.tick, at: now), to: &system)
+            }
+            tracked[id] = system
+        }
+    }
+
+    private func checkCommunication(_ system: inout Tracked, id: String, now: AlarmTime) {
+        guard !system.communicationLost, let limit = communicationLossAfter[id] else { return }
+        let since = system.lastSuccessAt ?? .zero
+        if now.monotonic - since >= limit {
+            system.communicationLost = true
+            let reason = system.lastError ?? "no reply"
+            logger.error("communication lost", metadata: ["system": "\(id)", "reason": "\(reason)"])
+            apply(system.machine.handle(.communicationLost(reason: reason), at: now), to: &system)
+        }
+    }
+
+    private func apply(_ actions: [AlarmAction], to system: inout Tracked) {
+        for action in actions {
+            switch action {
+            case let .setOutputs(outputs):
+                system.driver?.submit(outputs)
+            case let .record(record):
+                recentRecords.append(record)
+                if recentRecords.count > 1000 { recentRecords.removeFirst(recentRecords.count - 1000) }
+                logger.notice("\(record.logSummary)", metadata: ["system": "\(system.configuration.id)"])
+            case let .wakeUp(at):
+                system.wakeUp = at
+            }
+        }
+    }
+
+    // MARK: - Reading the state
+
+    func systems() -> [SystemStatus] {
+        let now = currentTime()
+        return order.compactMap { id in tracked[id].map { status(of: $0, now: now) } }
+    }
+
+    func outputs(of id: String) -> AlarmOutputs? {
+        tracked[id]?.machine.outputs
+    }
+
+    private func status(of system: Tracked, now: AlarmTime) -> SystemStatus {
+        let outputs = system.machine.outputs
+        let conditions = system.machine.activeConditions.sorted()
+        let stale = conditions.contains(.staleData) || conditions.contains(.communication)
+            || conditions.contains(.awaitingFirstMeasurement) || system.latest == nil
+        let state: String
+        if system.machine.testInProgress {
+            state = "test"
+        } else if outputs.yellow {
+            state = "alarm"
+        } else {
+            state = "normal"
+        }
+        let configuration = system.configuration
+        return SystemStatus(
+            id: configuration.id, name: configuration.name, location: configuration.location,
+            device: .init(
+                profile: configuration.device.profileID, endpoint: system.endpoint, unit: Int(configuration.device.unit)),
+            reading: system.latest.map(ReadingDocument.init),
+            stale: stale,
+            communication: .init(ok: !system.communicationLost && system.lastError == nil, error: system.lastError,
+                lastSuccess: system.lastSuccess),
+            alarm: .init(
+                state: state, conditions: conditions.map(\.rawValue), silenced: outputs.yellow && !outputs.buzzer,
+                unacknowledged: outputs.oldAlarms.sorted().map(\.rawValue)),
+            outputs: .init(green: outputs.green, yellow: outputs.yellow, buzzer: outputs.buzzer, commonAlarm: outputs.commonAlarm)
+        )
+    }
+}

@@ -1,0 +1,183 @@
+import Foundation
+import IsoWatchCore
+import IsoWatchGPIO
+import IsoWatchSimulator
+import Testing
+
+/// One thin but real path: simulated IMDs → libmodbus over loopback TCP and a pseudo-terminal →
+/// decoding → alarm machine → relays on a (simulated) GPIO chip and the HTTP API.
+@Suite(.serialized)
+struct WalkingSkeletonTests {
+    static let configuration = """
+        site: { name: "End-to-end test site" }
+        http: { listen: "127.0.0.1:0" }
+        gpio: { backend: simulated }
+        systems:
+          - id: or-1
+            name: "Operating theatre 1"
+            location: "OR 1"
+            transformer: { rating_kva: 8, secondary_voltage_volts: 230 }
+            device:
+              profile: acrel-aim-m10
+              transport: { rtu: { device: "{RTU_PATH}", baud: 19200, parity: E } }
+              unit: 1
+              poll_interval_seconds: 0.5
+              timeout_seconds: 0.2
+              retries: 1
+            thresholds: { insulation_response_ohms: 50000, stale_after_seconds: 3 }
+            outputs:
+              green: { chip: gpiochip0, line: 0 }
+              yellow: { chip: gpiochip0, line: 1 }
+              buzzer: { chip: gpiochip0, line: 2 }
+          - id: or-2
+            name: "Operating theatre 2"
+            location: "OR 2"
+            transformer: { rating_kva: 8, secondary_voltage_volts: 230 }
+            device:
+              profile: acrel-aim-m10
+              transport: { rtu: { device: "{RTU_PATH}", baud: 19200, parity: E } }
+              unit: 2
+              poll_interval_seconds: 0.5
+              timeout_seconds: 0.2
+              retries: 1
+            thresholds: { insulation_response_ohms: 50000, stale_after_seconds: 3 }
+            outputs:
+              green: { chip: gpiochip0, line: 4 }
+              yellow: { chip: gpiochip0, line: 5 }
+              buzzer: { chip: gpiochip0, line: 6 }
+          - id: or-3
+            name: "Operating theatre 3 (its monitor is switched off)"
+            location: "OR 3"
+            transformer: { rating_kva: 8, secondary_voltage_volts: 230 }
+            device:
+              profile: acrel-aim-m10
+              transport: { rtu: { device: "{RTU_PATH}", baud: 19200, parity: E } }
+              unit: 3
+              poll_interval_seconds: 0.5
+              timeout_seconds: 0.2
+              retries: 1
+            thresholds: { insulation_response_ohms: 50000, stale_after_seconds: 3 }
+            outputs:
+              green: { chip: gpiochip0, line: 8 }
+              yellow: { chip: gpiochip0, line: 9 }
+              buzzer: { chip: gpiochip0, line: 10 }
+          - id: icu-1
+            name: "Intensive care 1"
+            location: "ICU 1"
+            transformer: { rating_kva: 10, secondary_voltage_volts: 230 }
+            device:
+              profile: bender-isometer
+              transport: { tcp: { host: 127.0.0.1, port: {TCP_PORT} } }
+              unit: 1
+              poll_interval_seconds: 0.5
+              timeout_seconds: 0.4
+              retries: 1
+            thresholds: { insulation_response_ohms: 50000, stale_after_seconds: 3 }
+            outputs:
+              green: { chip: gpiochip0, line: 12 }
+              yellow: { chip: gpiochip0, line: 13 }
+              buzzer: { chip: gpiochip0, line: 14 }
+        """
+
+    static func site() -> SiteDescription {
+        let profiles = ServiceHarness.profiles
+        func unit(_ id: UInt8, _ profile: String) -> UnitDescription {
+            UnitDescription(
+                unit: id, profileID: profile, state: .healthy(publishedBy: profiles[profile]!),
+                measurementIntervalSeconds: 0.25)
+        }
+        return SiteDescription(endpoints: [
+            // Unit 3 is configured in the service but absent from the bus: it must stay silent.
+            .rtu(id: "rtu0", serialLine: SerialLine(baud: 19200, parity: .even), units: [unit(1, "acrel-aim-m10"), unit(2, "acrel-aim-m10")]),
+            .tcp(id: "gw1", units: [unit(1, "bender-isometer")]),
+        ])
+    }
+
+    static let or1Yellow = LineAddress(chip: "gpiochip0", offset: 1)
+    static let or1Green = LineAddress(chip: "gpiochip0", offset: 0)
+    static let or1Buzzer = LineAddress(chip: "gpiochip0", offset: 2)
+    static let or3Yellow = LineAddress(chip: "gpiochip0", offset: 9)
+
+    @Test func test_healthySystemsTurnGreenWithTheirLiveReadings() async throws {
+        let harness = try await ServiceHarness(site: Self.site(), configurationYAML: Self.configuration)
+        let or1 = try await harness.waitFor("or-1", seconds: 15) { $0.alarm.state == "normal" }
+        let icu = try await harness.waitFor("icu-1", seconds: 15) { $0.alarm.state == "normal" }
+        try await harness.stop()
+
+        #expect(or1?.outputs.green == true)
+        #expect(or1?.outputs.yellow == false)
+        #expect(or1?.stale == false)
+        // The acrel profile publishes whole kΩ: 650 kΩ healthy default.
+        #expect(or1?.reading?["insulation_resistance_ohms"]?.number == 650_000)
+        #expect(or1?.reading?["winding_temperature_celsius"]?.number == 42)
+        #expect(or1?.reading?["faults"]?.list == [])
+        #expect(icu?.outputs.green == true)
+        #expect(icu?.reading?["insulation_resistance_ohms"]?.number == 650_000)
+        #expect(abs((icu?.reading?["leakage_capacitance_farads"]?.number ?? 0) - 0.8e-6) < 1e-9)
+    }
+
+    @Test func test_insulationFaultLightsYellowAndSoundsBuzzerOnTheRelays() async throws {
+        let harness = try await ServiceHarness(site: Self.site(), configurationYAML: Self.configuration)
+        try await harness.waitFor("or-1", seconds: 15) { $0.alarm.state == "normal" }
+        try await harness.waitFor("or-2", seconds: 15) { $0.alarm.state == "normal" }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(harness.gpio.isActive(Self.or1Green) == true)
+        #expect(harness.gpio.isActive(Self.or1Yellow) == false)
+
+        harness.simulator.device(endpoint: "rtu0", unit: 1)?.update {
+            $0.values[.insulationResistanceOhms] = MeasuredValue(30_000)
+        }
+        let faulted = try await harness.waitFor("or-1", seconds: 10) { $0.alarm.conditions.contains("insulation") }
+        // Give the output driver its moment to write the lines.
+        try await Task.sleep(for: .milliseconds(300))
+        let yellow = harness.gpio.isActive(Self.or1Yellow)
+        let green = harness.gpio.isActive(Self.or1Green)
+        let buzzer = harness.gpio.isActive(Self.or1Buzzer)
+        let or2 = try await harness.system("or-2")
+        try await harness.stop()
+
+        #expect(faulted?.alarm.conditions.contains("insulation") == true)
+        #expect(faulted?.reading?["insulation_resistance_ohms"]?.number == 30_000)
+        #expect(yellow == true)
+        #expect(green == false)
+        #expect(buzzer == true)
+        // The neighbouring theatre on the same bus is untouched.
+        #expect(or2?.alarm.state == "normal")
+    }
+
+    @Test func test_silentUnitRaisesCommunicationAlarmWithoutStallingTheBus() async throws {
+        let harness = try await ServiceHarness(site: Self.site(), configurationYAML: Self.configuration)
+        let or3 = try await harness.waitFor("or-3", seconds: 15) { $0.alarm.conditions.contains("communication") }
+        let or1 = try await harness.waitFor("or-1", seconds: 10) { $0.alarm.state == "normal" }
+        try await Task.sleep(for: .milliseconds(300))
+        let or3Yellow = harness.gpio.isActive(Self.or3Yellow)
+        try await harness.stop()
+
+        #expect(or3?.alarm.conditions.contains("communication") == true)
+        #expect(or3?.stale == true)
+        #expect(or3?.outputs.green == false)
+        #expect(or3Yellow == true)
+        #expect(or1?.alarm.state == "normal")
+    }
+
+    @Test func test_droppedGatewayConnectionRecovers() async throws {
+        let harness = try await ServiceHarness(site: Self.site(), configurationYAML: Self.configuration)
+        try await harness.waitFor("icu-1", seconds: 15) { $0.alarm.state == "normal" }
+        guard case let .tcp(server) = harness.simulator.endpoint("gw1")?.server else {
+            Issue.record("the gateway endpoint is not TCP")
+            return
+        }
+        let dropped = server.dropConnections()
+        #expect(dropped >= 1)
+        // Readings resume on a new connection: the insulation value changes and the service sees it.
+        harness.simulator.device(endpoint: "gw1", unit: 1)?.update {
+            $0.values[.insulationResistanceOhms] = MeasuredValue(480_000)
+        }
+        let after = try await harness.waitFor("icu-1", seconds: 10) {
+            $0.reading?["insulation_resistance_ohms"]?.number == 480_000
+        }
+        try await harness.stop()
+        #expect(after?.reading?["insulation_resistance_ohms"]?.number == 480_000)
+        #expect(after?.alarm.state == "normal")
+    }
+}

@@ -1,0 +1,334 @@
+import Foundation
+import Testing
+
+@testable import IsoWatchCore
+
+@Suite struct ConfigurationLoaderTests {
+    /// A valid site; each test changes one line (numbers in the comments are the file's lines).
+    static let valid = """
+        site: { name: "St. Example Hospital, Building C" }
+        http: { listen: "127.0.0.1:8080" }
+        gpio: { backend: simulated }
+        systems:
+          - id: or-3
+            name: "Operating theatre 3"
+            location: "OR 3"
+            transformer: { rating_kva: 8, secondary_voltage_volts: 230 }
+            device:
+              profile: acrel-aim-m10
+              transport: { rtu: { device: /dev/ttyUSB0, baud: 19200, parity: E, data_bits: 8, stop_bits: 1 } }
+              unit: 3
+              poll_interval_seconds: 1.0
+              timeout_seconds: 0.5
+              retries: 2
+            thresholds:
+              insulation_response_ohms: 50000
+              insulation_prewarning_ohms: 100000
+              load_percent: 100
+              winding_temperature_celsius: 120
+              stale_after_seconds: 5
+            outputs:
+              green:  { chip: gpiochip0, line: 4 }
+              yellow: { chip: gpiochip0, line: 5 }
+              buzzer: { chip: gpiochip0, line: 6, active_low: true }
+          - id: or-4
+            name: "Operating theatre 4"
+            location: "OR 4"
+            transformer: { rating_kva: 5, secondary_voltage_volts: 230, rated_current_amperes: 21 }
+            device:
+              profile: bender-isometer
+              transport: { tcp: { host: 10.1.2.3 } }
+            outputs:
+              yellow: { chip: gpiochip0, name: "OR4_YELLOW" }
+        """
+
+    private static let library = Result { try Repository.library() }
+
+    private func parse(_ yaml: String) throws -> Configuration {
+        try ConfigurationLoader.parse(
+            yaml: yaml, fileName: "site.yaml", baseDirectory: URL(fileURLWithPath: "/etc/isowatch"),
+            profiles: Self.library.get())
+    }
+
+    private func errors(_ yaml: String) -> [ConfigurationError] {
+        do {
+            _ = try parse(yaml)
+            return []
+        } catch let failure as ConfigurationErrors {
+            return failure.errors
+        } catch {
+            Issue.record("shipped profiles do not load: \(error)")
+            return []
+        }
+    }
+
+    /// The valid file with `old` (which must occur exactly once) replaced.
+    private func replacing(_ old: String, with new: String) -> String {
+        precondition(Self.valid.components(separatedBy: old).count == 2, "'\(old)' must occur once")
+        return Self.valid.replacingOccurrences(of: old, with: new)
+    }
+
+    /// Exactly one error, at this line and field.
+    private func expectSingleError(
+        _ yaml: String, line: Int, field: String, reasonContains: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        let found = errors(yaml)
+        #expect(found.count == 1, "\(found)", sourceLocation: sourceLocation)
+        guard let error = found.first else { return }
+        #expect(error.file == "site.yaml", sourceLocation: sourceLocation)
+        #expect(error.line == line, "\(error)", sourceLocation: sourceLocation)
+        #expect(error.field == field, "\(error)", sourceLocation: sourceLocation)
+        if let reasonContains {
+            #expect(error.reason.contains(reasonContains), "\(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func test_validConfigurationParsesWithDefaults() throws {
+        let configuration = try parse(Self.valid)
+        #expect(configuration.site == Site(name: "St. Example Hospital, Building C"))
+        #expect(configuration.http == HTTPSettings(host: "127.0.0.1", port: 8080))
+        #expect(configuration.gpio.backend == .simulated)
+        #expect(configuration.profilesDirectory.path == "/etc/isowatch/profiles")
+        #expect(configuration.systems.map(\.id) == ["or-3", "or-4"])
+
+        let theatre3 = configuration.systems[0]
+        #expect(theatre3.device == DeviceConfiguration(
+            profileID: "acrel-aim-m10",
+            transport: .rtu(SerialSettings(device: "/dev/ttyUSB0", baud: 19200, parity: .even, dataBits: 8, stopBits: 1)),
+            unit: 3, pollIntervalSeconds: 1, timeoutSeconds: 0.5, retries: 2))
+        #expect(theatre3.thresholds == Thresholds(
+            insulationResponseOhms: 50_000, insulationPrewarningOhms: 100_000, loadPercent: 100,
+            windingTemperatureCelsius: 120, staleAfterSeconds: 5))
+        #expect(abs(theatre3.transformer.ratedCurrentAmperes - 8000.0 / 230) < 1e-9, "derived from kVA / V")
+        #expect(theatre3.outputs.buzzer == LineReference(chip: "gpiochip0", offset: 6, activeLow: true))
+        #expect(theatre3.outputs.all.count == 3)
+
+        let theatre4 = configuration.systems[1]
+        #expect(theatre4.device.transport == .tcp(host: "10.1.2.3", port: 502))
+        #expect(theatre4.device.unit == 1, "the profile's factory unit id")
+        #expect(theatre4.transformer.ratedCurrentAmperes == 21)
+        #expect(theatre4.thresholds == Thresholds())
+        #expect(theatre4.outputs == OutputLines(yellow: LineReference(chip: "gpiochip0", name: "OR4_YELLOW")))
+    }
+
+    @Test func test_serialSettingsDefaultToTheProfiles() throws {
+        let configuration = try parse(replacing(
+            "{ rtu: { device: /dev/ttyUSB0, baud: 19200, parity: E, data_bits: 8, stop_bits: 1 } }",
+            with: "{ rtu: { device: /dev/ttyUSB0 } }"))
+        #expect(configuration.systems[0].device.transport
+            == .rtu(SerialSettings(device: "/dev/ttyUSB0", baud: 9600, parity: .none, dataBits: 8, stopBits: 1)))
+    }
+
+    @Test func test_unitOutsideModbusRangeIsAnError() {
+        let found = errors(replacing("unit: 3", with: "unit: 0"))
+        #expect(found.map(\.description) == ["site.yaml:12:13: field 'systems[0].device.unit': must be 1...247, got 0"])
+        expectSingleError(replacing("unit: 3", with: "unit: 248"), line: 12, field: "systems[0].device.unit")
+    }
+
+    @Test func test_nonStandardBaudRateIsAnError() {
+        expectSingleError(
+            replacing("baud: 19200", with: "baud: 20000"), line: 11, field: "systems[0].device.transport.rtu.baud",
+            reasonContains: "9600, 19200")
+    }
+
+    @Test func test_parityIsOneOfNEO() {
+        expectSingleError(
+            replacing("parity: E", with: "parity: even"), line: 11, field: "systems[0].device.transport.rtu.parity",
+            reasonContains: "N, E, O")
+    }
+
+    @Test func test_tcpPortOutsideRangeIsAnError() {
+        expectSingleError(
+            replacing("{ tcp: { host: 10.1.2.3 } }", with: "{ tcp: { host: 10.1.2.3, port: 70000 } }"), line: 32,
+            field: "systems[1].device.transport.tcp.port", reasonContains: "1...65535")
+    }
+
+    @Test func test_transportNeedsExactlyOneOfTcpAndRtu() {
+        expectSingleError(
+            replacing("{ tcp: { host: 10.1.2.3 } }", with: "{ tcp: { host: 10.1.2.3 }, rtu: { device: /dev/ttyS0 } }"),
+            line: 32, field: "systems[1].device.transport", reasonContains: "exactly one")
+    }
+
+    @Test func test_pollIntervalRange() {
+        expectSingleError(
+            replacing("poll_interval_seconds: 1.0", with: "poll_interval_seconds: 0.05"), line: 13,
+            field: "systems[0].device.poll_interval_seconds", reasonContains: "0.1...3600")
+    }
+
+    @Test func test_timeoutMustBeShorterThanPollInterval() {
+        expectSingleError(
+            replacing("timeout_seconds: 0.5", with: "timeout_seconds: 1.0"), line: 14,
+            field: "systems[0].device.timeout_seconds", reasonContains: "below poll_interval_seconds")
+    }
+
+    @Test func test_transformerRatingFollowsIEC61558_2_15() {
+        expectSingleError(
+            replacing("rating_kva: 8", with: "rating_kva: 12"), line: 8, field: "systems[0].transformer.rating_kva",
+            reasonContains: "IEC 61558-2-15")
+        expectSingleError(
+            replacing("rating_kva: 8, secondary_voltage_volts: 230", with: "rating_kva: 8, secondary_voltage_volts: 400"),
+            line: 8, field: "systems[0].transformer.secondary_voltage_volts", reasonContains: "250 V")
+    }
+
+    @Test func test_insulationResponseBelowFiftyKiloohmsIsRejectedCitingIEC60364_7_710() {
+        let found = errors(replacing("insulation_response_ohms: 50000", with: "insulation_response_ohms: 30000"))
+        #expect(found.count == 1)
+        #expect(found.first?.line == 17)
+        #expect(found.first?.column == 33)
+        #expect(found.first?.field == "systems[0].thresholds.insulation_response_ohms")
+        #expect(found.first?.reason.contains("IEC 60364-7-710") == true)
+        #expect(found.first?.reason.hasSuffix("got 30000") == true)
+    }
+
+    @Test func test_prewarningMustNotBeBelowResponse() {
+        expectSingleError(
+            replacing("insulation_prewarning_ohms: 100000", with: "insulation_prewarning_ohms: 40000"), line: 18,
+            field: "systems[0].thresholds.insulation_prewarning_ohms", reasonContains: "at or above insulation_response_ohms")
+    }
+
+    @Test func test_staleTimeMustExceedPollInterval() {
+        expectSingleError(
+            replacing("stale_after_seconds: 5", with: "stale_after_seconds: 1"), line: 21,
+            field: "systems[0].thresholds.stale_after_seconds")
+    }
+
+    @Test func test_misspeltKeyIsAnErrorWithSuggestion() {
+        let found = errors(replacing("    thresholds:", with: "    treshold:"))
+        #expect(found.count == 1)
+        #expect(found.first?.line == 16)
+        #expect(found.first?.column == 5)
+        #expect(found.first?.field == "systems[0].treshold")
+        #expect(found.first?.reason.hasPrefix("unknown key 'treshold'; did you mean 'thresholds'?") == true)
+    }
+
+    @Test func test_unknownProfileIsAnErrorWithSuggestion() {
+        expectSingleError(
+            replacing("profile: acrel-aim-m10", with: "profile: acrel-aim-m11"), line: 10,
+            field: "systems[0].device.profile", reasonContains: "did you mean 'acrel-aim-m10'?")
+    }
+
+    @Test func test_systemIdsAreUnique() {
+        expectSingleError(
+            replacing("- id: or-4", with: "- id: or-3"), line: 26, field: "systems[1].id",
+            reasonContains: "systems[0] (line 5)")
+    }
+
+    @Test func test_systemIdIsLowerCaseLettersDigitsAndDashes() {
+        expectSingleError(replacing("- id: or-4", with: "- id: OR 4"), line: 26, field: "systems[1].id")
+    }
+
+    @Test func test_twoSystemsOnTheSameTransportAndUnitIsAnError() {
+        let yaml = replacing(
+            "transport: { tcp: { host: 10.1.2.3 } }",
+            with: "transport: { rtu: { device: /dev/ttyUSB0 } }\n      unit: 3")
+        expectSingleError(yaml, line: 33, field: "systems[1].device.unit", reasonContains: "already polls unit 3")
+        // The same unit on another bus is a different device.
+        #expect(errors(yaml.replacingOccurrences(of: "{ device: /dev/ttyUSB0 } }\n", with: "{ device: /dev/ttyUSB1 } }\n")).isEmpty)
+    }
+
+    @Test func test_twoSystemsOnTheSameTcpGatewayAndUnitIsAnError() {
+        let yaml = replacing(
+            "{ rtu: { device: /dev/ttyUSB0, baud: 19200, parity: E, data_bits: 8, stop_bits: 1 } }",
+            with: "{ tcp: { host: 10.1.2.3, port: 502 } }"
+        ).replacingOccurrences(of: "unit: 3", with: "unit: 1")
+        expectSingleError(yaml, line: 30, field: "systems[1].device.unit", reasonContains: "10.1.2.3:502")
+    }
+
+    @Test func test_systemsSharingASerialBusAgreeOnItsSettings() {
+        expectSingleError(
+            replacing(
+                "transport: { tcp: { host: 10.1.2.3 } }",
+                with: "transport: { rtu: { device: /dev/ttyUSB0, baud: 9600 } }"),
+            line: 32, field: "systems[1].device.transport.rtu", reasonContains: "one serial bus has one line setting")
+    }
+
+    @Test func test_oneGPIOLineCannotDriveTwoOutputs() {
+        expectSingleError(
+            replacing(#"yellow: { chip: gpiochip0, name: "OR4_YELLOW" }"#, with: "yellow: { chip: gpiochip0, line: 5 }"),
+            line: 34, field: "systems[1].outputs.yellow", reasonContains: "yellow output of systems[0]")
+        expectSingleError(
+            replacing("buzzer: { chip: gpiochip0, line: 6, active_low: true }", with: "buzzer: { chip: gpiochip0, line: 4 }"),
+            line: 25, field: "systems[0].outputs.buzzer", reasonContains: "green output of systems[0]")
+    }
+
+    @Test func test_lineReferenceNeedsExactlyOneOfLineAndName() {
+        expectSingleError(
+            replacing("green:  { chip: gpiochip0, line: 4 }", with: #"green:  { chip: gpiochip0, line: 4, name: "G" }"#),
+            line: 23, field: "systems[0].outputs.green")
+        expectSingleError(
+            replacing("green:  { chip: gpiochip0, line: 4 }", with: "green:  { chip: gpiochip0 }"),
+            line: 23, field: "systems[0].outputs.green")
+    }
+
+    @Test func test_gpioBackendIsRequired() {
+        expectSingleError(replacing("gpio: { backend: simulated }\n", with: ""), line: 1, field: "gpio")
+        expectSingleError(
+            replacing("backend: simulated", with: "backend: sysfs"), line: 3, field: "gpio.backend",
+            reasonContains: "libgpiod, simulated")
+    }
+
+    @Test func test_httpListenIsHostColonPort() throws {
+        expectSingleError(
+            replacing(#"listen: "127.0.0.1:8080""#, with: #"listen: "localhost""#), line: 2, field: "http.listen")
+        let configuration = try parse(replacing(#"listen: "127.0.0.1:8080""#, with: #"listen: "[::1]:9090""#))
+        #expect(configuration.http == HTTPSettings(host: "::1", port: 9090))
+    }
+
+    @Test func test_quotedNumberIsNotANumber() {
+        expectSingleError(
+            replacing("retries: 2", with: #"retries: "2""#), line: 15, field: "systems[0].device.retries",
+            reasonContains: "quoted string")
+    }
+
+    @Test func test_yamlSyntaxErrorCarriesFileLineAndColumn() {
+        let found = errors(replacing("location: \"OR 3\"", with: "location: \"OR 3"))
+        #expect(found.count == 1)
+        #expect(found.first?.field == "")
+        #expect((found.first?.line ?? 0) >= 7)
+        #expect(found.first?.description.hasPrefix("site.yaml:") == true)
+    }
+
+    @Test func test_everyErrorIsReportedNotOnlyTheFirst() {
+        let yaml = replacing("unit: 3", with: "unit: 0")
+            .replacingOccurrences(of: "rating_kva: 8", with: "rating_kva: 20")
+            .replacingOccurrences(of: "insulation_response_ohms: 50000", with: "insulation_response_ohms: 1000")
+            .replacingOccurrences(of: "profile: bender-isometer", with: "profile: bender")
+        #expect(errors(yaml).map(\.line) == [8, 12, 17, 31])
+    }
+
+    @Test func test_loadResolvesProfilesDirectoryRelativeToTheFile() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("isowatch-config-\(UUID())")
+        let configDirectory = root.appendingPathComponent("etc")
+        try FileManager.default.createDirectory(at: configDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createSymbolicLink(
+            at: root.appendingPathComponent("profiles"), withDestinationURL: Repository.profilesDirectory)
+        let file = configDirectory.appendingPathComponent("isowatch.yaml")
+        try ("profiles_directory: ../profiles\n" + Self.valid).write(to: file, atomically: true, encoding: .utf8)
+
+        let configuration = try ConfigurationLoader.load(file: file)
+        #expect(configuration.profilesDirectory.path == root.appendingPathComponent("profiles").standardized.path)
+        #expect(configuration.systems.count == 2)
+
+        // The library is loaded from that directory and used to check profile ids.
+        try ("profiles_directory: ../profiles\n" + replacing("profile: acrel-aim-m10", with: "profile: nope"))
+            .write(to: file, atomically: true, encoding: .utf8)
+        let error = #expect(throws: ConfigurationErrors.self) { try ConfigurationLoader.load(file: file) }
+        #expect(error?.errors.map(\.field) == ["systems[0].device.profile"])
+        #expect(error?.errors.first?.line == 11)
+        #expect(error?.errors.first?.file == file.path)
+    }
+
+    @Test func test_missingProfilesDirectoryIsReported() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("isowatch-config-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("isowatch.yaml")
+        try ("profiles_directory: no-such-folder\n" + Self.valid).write(to: file, atomically: true, encoding: .utf8)
+        let error = #expect(throws: ConfigurationErrors.self) { try ConfigurationLoader.load(file: file) }
+        #expect(error?.errors.first?.field == "profiles_directory")
+        #expect(error?.errors.first?.line == 1)
+        #expect(error?.errors.contains { $0.file.hasSuffix("no-such-folder") && $0.line == 0 } == true)
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+
+@testable import IsoWatchCore
+
+@Suite struct RegisterCodecTests {
+    /// Bytes A (most significant) to D of 0x11223344 in register order, as engineering.md defines
+    /// the four orders.
+    @Test(arguments: [
+        (WordOrder.abcd, [UInt16(0x1122), 0x3344]),
+        (.cdab, [0x3344, 0x1122]),
+        (.badc, [0x2211, 0x4433]),
+        (.dcba, [0x4433, 0x2211]),
+    ])
+    func test_wordOrderPlacesBytesAsNamed(order: WordOrder, words: [UInt16]) {
+        #expect(order.split(0x1122_3344) == words)
+        #expect(order.assemble(words[0], words[1]) == 0x1122_3344)
+    }
+
+    @Test func test_floatOneInEveryWordOrder() {
+        // 1.0f = 0x3F800000
+        let field = { (order: WordOrder) in RegisterField(table: .holding, address: 0, type: .f32, wordOrder: order) }
+        #expect(field(.abcd).rawValue(from: [0x3F80, 0x0000]) == 1)
+        #expect(field(.cdab).rawValue(from: [0x0000, 0x3F80]) == 1)
+        #expect(field(.badc).rawValue(from: [0x803F, 0x0000]) == 1)
+        #expect(field(.dcba).rawValue(from: [0x0000, 0x803F]) == 1)
+    }
+
+    @Test func test_signedTypesAreTwosComplement() {
+        let s16 = RegisterField(table: .holding, address: 0, type: .s16)
+        #expect(s16.rawValue(from: [0xFFFF]) == -1)
+        #expect(s16.rawValue(from: [0x8000]) == -32768)
+        #expect(s16.words(forRaw: -2) == [0xFFFE])
+        let s32 = RegisterField(table: .holding, address: 0, type: .s32, wordOrder: .cdab)
+        #expect(s32.rawValue(from: [0xFFFE, 0xFFFF]) == -2)
+        #expect(s32.words(forRaw: -70000) == WordOrder.cdab.split(UInt32(bitPattern: -70000)))
+    }
+
+    /// decode(encode(x)) == x within half a count of the scale, for every type and word order.
+    @Test(arguments: RegisterValueType.registerTypes, WordOrder.allCases)
+    func test_encodeDecodeRoundTripWithinResolution(type: RegisterValueType, order: WordOrder) throws {
+        guard type.isThirtyTwoBit || order == .abcd else { return }
+        let typeIndex = RegisterValueType.allCases.firstIndex(of: type)!
+        let orderIndex = WordOrder.allCases.firstIndex(of: order)!
+        var generator = SeededGenerator(seed: 0x5EED_0000 + UInt64(typeIndex * 8 + orderIndex))
+        for iteration in 0..<500 {
+            let scale = [1.0, 0.1, 0.01, 1000, 1e-6, 2.5][iteration % 6]
+            let offset = iteration % 3 == 0 ? Double.random(in: -100...100, using: &generator) : 0
+            let field = RegisterField(
+                table: iteration % 2 == 0 ? .holding : .input, address: UInt16.random(in: 0...0xFFF0, using: &generator),
+                type: type, wordOrder: order, scale: scale, offset: offset)
+            let profile = DeviceProfile(
+                id: "t", vendor: "v", model: "m", description: "", fields: [.insulationResistanceOhms: field])
+            let limits = type == .f32 ? -1e6...1e6 : type.rawLimits
+            let raw = Double.random(in: limits, using: &generator)
+            let value = raw * scale + offset
+            var image = RegisterImage()
+            profile.encode(DecodedReading(timestamp: epoch, values: [.insulationResistanceOhms: MeasuredValue(value)]), into: &image)
+            let decoded = try #require(try profile.decode(image, at: epoch)[.insulationResistanceOhms])
+            #expect(decoded.validity == .actual)
+            let tolerance = type == .f32 ? abs(value) * 1e-6 + abs(offset) * 1e-6 + 1e-9 : scale / 2 + abs(value) * 1e-12
+            #expect(abs(decoded.value - value) <= tolerance, "\(type) \(order) scale \(scale) value \(value) → \(decoded.value)")
+        }
+    }
+
+    @Test func test_encodeSaturatesAndMarksAboveRangeWhenProfileDefinesRange() throws {
+        // A u16 in kΩ cannot hold 70 000 kΩ.
+        let ranged = RegisterField(
+            table: .holding, address: 8, type: .u16, scale: 1000, range: RawRange(min: 10, max: 999))
+        let unranged = RegisterField(table: .holding, address: 8, type: .u16, scale: 1000)
+        for (field, expected) in [
+            (ranged, MeasuredValue(999_000, validity: .aboveRange)),
+            (unranged, MeasuredValue(65_535_000, validity: .actual)),
+        ] {
+            let profile = DeviceProfile(id: "t", vendor: "v", model: "m", description: "", fields: [.insulationResistanceOhms: field])
+            var image = RegisterImage()
+            profile.encode(DecodedReading(timestamp: epoch, values: [.insulationResistanceOhms: MeasuredValue(70_000_000)]), into: &image)
+            #expect(try profile.decode(image, at: epoch)[.insulationResistanceOhms] == expected)
+        }
+        let profile = DeviceProfile(id: "t", vendor: "v", model: "m", description: "", fields: [.insulationResistanceOhms: ranged])
+        var image = RegisterImage()
+        profile.encode(DecodedReading(timestamp: epoch, values: [.insulationResistanceOhms: MeasuredValue(-5)]), into: &image)
+        #expect(try profile.decode(image, at: epoch)[.insulationResistanceOhms] == MeasuredValue(10_000, validity: .belowRange))
+    }
+
+    @Test func test_saturatedValueNeverLandsOnANoValueCode() throws {
+        let field = RegisterField(table: .holding, address: 0, type: .u16, noValue: [0xFFFF])
+        let profile = DeviceProfile(id: "t", vendor: "v", model: "m", description: "", fields: [.loadPercent: field])
+        var image = RegisterImage()
+        profile.encode(DecodedReading(timestamp: epoch, values: [.loadPercent: MeasuredValue(1e9)]), into: &image)
+        #expect(image[.holding, 0] == 0xFFFE)
+        #expect(try profile.decode(image, at: epoch)[.loadPercent] == MeasuredValue(65534))
+    }
+
+    @Test func test_invalidValueIsEncodedWithTheDevicesOwnMeans() throws {
+        let sentinel = RegisterField(table: .holding, address: 0, type: .s16, noValue: [-32768])
+        let float = RegisterField(table: .holding, address: 2, type: .f32)
+        let bits = RegisterField(
+            table: .holding, address: 4, type: .u16,
+            validity: ValiditySource(table: .holding, address: 5, mask: 0x0300, codes: [0: .actual, 3: .invalid]))
+        let profile = DeviceProfile(
+            id: "t", vendor: "v", model: "m", description: "",
+            fields: [.windingTemperatureCelsius: sentinel, .insulationResistanceOhms: float, .loadPercent: bits])
+        var image = RegisterImage()
+        image[.holding, 5] = 0x00AB  // other bits of the validity word must survive
+        let invalid = DecodedReading(
+            timestamp: epoch,
+            values: [
+                .windingTemperatureCelsius: MeasuredValue(40, validity: .invalid),
+                .insulationResistanceOhms: MeasuredValue(1e6, validity: .invalid),
+                .loadPercent: MeasuredValue(50, validity: .invalid),
+            ])
+        profile.encode(invalid, into: &image)
+        #expect(image[.holding, 0] == 0x8000)
+        #expect(image[.holding, 5] == 0x03AB)
+        let decoded = try profile.decode(image, at: epoch)
+        for quantity in [Quantity.windingTemperatureCelsius, .insulationResistanceOhms, .loadPercent] {
+            #expect(decoded[quantity]?.validity == .invalid, "\(quantity)")
+        }
+        // A validity code the profile does not list is not a vouched-for value either.
+        image[.holding, 5] = 0x0100
+        #expect(try profile.decode(image, at: epoch)[.loadPercent]?.validity == .invalid)
+    }
+
+    @Test func test_belowRangeWithoutValidityBitsUsesTheDisplayLimit() throws {
+        let field = RegisterField(table: .holding, address: 8, type: .u16, scale: 1000, range: RawRange(min: 10, max: 999))
+        let profile = DeviceProfile(id: "t", vendor: "v", model: "m", description: "", fields: [.insulationResistanceOhms: field])
+        var image = RegisterImage()
+        profile.encode(
+            DecodedReading(timestamp: epoch, values: [.insulationResistanceOhms: MeasuredValue(200_000, validity: .belowRange)]),
+            into: &image)
+        #expect(image[.holding, 8] == 10)
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import IsoWatchCore
+import IsoWatchSimulator
+import IsoWatchTesting
+import Synchronization
+import Testing
+
+@testable import IsoWatchModbus
+
+/// The poller's promises: units in turn, a dead unit never stalls the others, every failure is
+/// reported, and a dropped link comes back by itself.
+@Suite(.serialized)
+struct BusPollerTests {
+    final class Recorder: Sendable {
+        private let outcomes = Mutex<[PollOutcome]>([])
+        func record(_ outcome: PollOutcome) { outcomes.withLock { $0.append(outcome) } }
+        var all: [PollOutcome] { outcomes.withLock { $0 } }
+        func successes(_ id: String) -> Int {
+            all.filter { $0.deviceID == id && (try? $0.result.get()) != nil }.count
+        }
+        func failures(_ id: String) -> [PollFailure] {
+            all.compactMap { outcome in
+                guard outcome.deviceID == id, case let .failure(failure) = outcome.result else { return nil }
+                return failure
+            }
+        }
+    }
+
+    func device(_ unit: UInt8, _ profile: DeviceProfile, interval: Double = 0.2) -> PolledDevice {
+        PolledDevice(
+            id: "unit\(unit)", unit: unit, blocks: profile.readBlocks(), pollIntervalSeconds: interval,
+            timeoutSeconds: 0.2, retries: 1, decode: { image, time in try profile.decode(image, at: time) })
+    }
+
+    func waitUntil(seconds: Double, _ condition: () -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !condition() && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    @Test func test_offlineUnitOnAnRTUBusDoesNotStallTheOthers() async throws {
+        let profile = ThirdPartyServerTests.profiles["acrel-aim-m10"]!
+        let cable = try PseudoTerminalPair()
+        defer { cable.close() }
+        let server = try ThirdPartyServerTests.startServer(["--rtu", cable.first, "--baud", "19200", "--parity", "N"])
+        defer { server.stop() }
+
+        let recorder = Recorder()
+        let poller = BusPoller(
+            endpoint: .rtu(.init(device: cable.second, baud: 19200, parity: .none)),
+            devices: [device(1, profile), device(2, profile), device(3, profile)],
+            onOutcome: recorder.record)
+        poller.start()
+        try await Task.sleep(for: .seconds(4))
+        await poller.stop()
+
+        // 4 s at 0.2 s is 20 slots; the dead unit may cost a few of them, never most of them.
+        #expect(recorder.successes("unit1") >= 10)
+        #expect(recorder.successes("unit2") >= 10)
+        #expect(recorder.successes("unit3") == 0)
+        let deadUnitFailures = recorder.failures("unit3")
+        #expect(!deadUnitFailures.isEmpty)
+        #expect(deadUnitFailures.allSatisfy { $0 == .communication(.timeout) })
+        // Backoff: the dead unit is probed less often than the live ones are polled.
+        #expect(deadUnitFailures.count < recorder.successes("unit1"))
+        let counters = poller.statistics.devices["unit3"]
+        #expect((counters?.timeouts ?? 0) >= deadUnitFailures.count)
+    }
+
+    @Test func test_droppedTCPConnectionIsReportedAndComesBack() async throws {
+        let profile = ThirdPartyServerTests.profiles["acrel-aim-m10"]!
+        let port = Int(try freeTCPPort())
+        var server = try ThirdPartyServerTests.startServer(["--tcp", "127.0.0.1:\(port)"])
+
+        let recorder = Recorder()
+        let poller = BusPoller(
+            endpoint: .tcp(host: "127.0.0.1", port: port), devices: [device(1, profile)],
+            backoff: BackoffPolicy(reconnectInitialSeconds: 0.1, reconnectMaximumSeconds: 0.5, unitMaximumSeconds: 0.5),
+            onOutcome: recorder.record)
+        poller.start()
+        try await waitUntil(seconds: 5) { recorder.successes("unit1") >= 3 }
+        #expect(recorder.successes("unit1") >= 3)
+
+        server.stop()
+        try await waitUntil(seconds: 5) { recorder.failures("unit1").count >= 3 }
+        let failures = recorder.failures("unit1")
+        #expect(failures.count >= 3)
+        #expect(failures.allSatisfy {
+            if case let .communication(error) = $0 { return error.needsReconnect || error == .timeout }
+            return false
+        })
+
+        let before = recorder.successes("unit1")
+        server = try ThirdPartyServerTests.startServer(["--tcp", "127.0.0.1:\(port)"])
+        defer { server.stop() }
+        try await waitUntil(seconds: 5) { recorder.successes("unit1") > before + 2 }
+        await poller.stop()
+        #expect(recorder.successes("unit1") > before + 2)
+        #expect(poller.statistics.connects >= 2)
+    }
+
+    @Test func test_writeGoesThroughTheBusThread() async throws {
+        let port = Int(try freeTCPPort())
+        let server = try ThirdPartyServerTests.startServer(["--tcp", "127.0.0.1:\(port)"])
+        defer { server.stop() }
+        let profile = ThirdPartyServerTests.profiles["acrel-aim-m10"]!
+        let recorder = Recorder()
+        let poller = BusPoller(endpoint: .tcp(host: "127.0.0.1", port: port), devices: [device(1, profile)], onOutcome: recorder.record)
+        poller.start()
+        // The AIM-M10 map has no documented writable register; 0x0009 accepts a write on this server,
+        // and the next poll must see it.
+        try await poller.write(unit: 1, table: .holding, address: 0x0009, words: [77])
+        try await waitUntil(seconds: 3) {
+            recorder.all.last.flatMap { try? $0.result.get() }?[.loadCurrentAmperes].map { abs($0.value - 7.7) < 1e-9 } == true
+        }
+        await poller.stop()
+        let last = try #require(recorder.all.last.flatMap { try? $0.result.get() })
+        #expect(abs((last[.loadCurrentAmperes]?.value ?? .nan) - 7.7) < 1e-9)
+    }
+}
+
+/// A USB RS-485 adapter that is unplugged and plugged back in: the device node vanishes and
+/// reappears (here: the simulator's pseudo-terminal, behind the same stable link, as a udev
+/// symlink would be).
+@Suite(.serialized)
+struct VanishingSerialDeviceTests {
+    @Test func test_vanishedSerialDeviceIsReportedAndReopenedWhenItReturns() async throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "isowatch-rtu-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let link = directory.appending(path: "rs485").path
+        let profile = ThirdPartyServerTests.profiles["acrel-aim-m10"]!
+        func startBus() throws -> TestSimulator {
+            try TestSimulator(
+                rtuUnits: [UnitDescription(unit: 1, profileID: "acrel-aim-m10", values: [.insulationResistanceOhms: 400_000])],
+                serialLine: SerialLine(baud: 19200, parity: .even), rtuLinkPath: link)
+        }
+
+        var simulator = try startBus()
+        let recorder = BusPollerTests.Recorder()
+        let poller = BusPoller(
+            endpoint: .rtu(SerialSettings(device: link, baud: 19200, parity: .even)),
+            devices: [
+                PolledDevice(
+                    id: "unit1", unit: 1, blocks: profile.readBlocks(), pollIntervalSeconds: 0.2, timeoutSeconds: 0.2,
+                    retries: 0, decode: { image, time in try profile.decode(image, at: time) })
+            ],
+            backoff: BackoffPolicy(reconnectInitialSeconds: 0.1, reconnectMaximumSeconds: 0.4, unitMaximumSeconds: 0.4),
+            onOutcome: recorder.record)
+        poller.start()
+        try await BusPollerTests().waitUntil(seconds: 5) { recorder.successes("unit1") >= 3 }
+        #expect(recorder.successes("unit1") >= 3)
+
+        simulator.stop()
+        try await BusPollerTests().waitUntil(seconds: 5) { recorder.failures("unit1").count >= 3 }
+        #expect(recorder.failures("unit1").count >= 3)
+
+        let before = recorder.successes("unit1")
+        simulator = try startBus()
+        defer { simulator.stop() }
+        try await BusPollerTests().waitUntil(seconds: 8) { recorder.successes("unit1") > before + 2 }
+        await poller.stop()
+        #expect(recorder.successes("unit1") > before + 2)
+        #expect(poller.statistics.connects >= 2)
+    }
+}

@@ -1,0 +1,170 @@
+import IsoWatchCore
+
+/// Why a site cannot be served.
+public struct SimulatorError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// One endpoint while it runs: its server and its devices.
+public final class RunningEndpoint: Sendable {
+    public enum Server: Sendable {
+        case tcp(ModbusTCPServer)
+        case rtu(ModbusRTUServer)
+    }
+
+    public let id: String
+    public let server: Server
+    /// In the order the site lists them.
+    public let devices: [SimulatedDevice]
+
+    init(id: String, server: Server, devices: [SimulatedDevice]) {
+        self.id = id
+        self.server = server
+        self.devices = devices
+    }
+
+    public func device(unit: UInt8) -> SimulatedDevice? {
+        devices.first { $0.unitID == unit }
+    }
+
+    /// The bound TCP port, for a TCP endpoint.
+    public var tcpPort: UInt16? {
+        if case .tcp(let server) = server { server.port } else { nil }
+    }
+
+    /// The pty slave path, for an RTU endpoint.
+    public var ptyPath: String? {
+        if case .rtu(let server) = server { server.slavePath } else { nil }
+    }
+
+    /// One line saying where the endpoint is: `tcp 127.0.0.1:1502 units 1,2` or
+    /// `rtu /dev/pts/5 (link /tmp/isowatch/rtu0) units 3,4 @19200 8E1`.
+    public var summary: String {
+        let units = devices.map { String($0.unitID) }.joined(separator: ",")
+        switch server {
+        case .tcp(let server):
+            let host = server.host.contains(":") ? "[\(server.host)]" : server.host
+            return "tcp \(host):\(server.port) units \(units)"
+        case .rtu(let server):
+            let link = server.linkPath.map { " (link \($0))" } ?? ""
+            return "rtu \(server.slavePath)\(link) units \(units) @\(server.serialLine.baud) \(server.serialLine.notation)"
+        }
+    }
+
+    func stop() {
+        switch server {
+        case .tcp(let server): server.stop()
+        case .rtu(let server): server.stop()
+        }
+    }
+}
+
+/// A running simulator: every endpoint of a site served on threads it owns, and a clock that
+/// completes each device's measurements. `stop()` ends it all; nothing runs on Swift's pool.
+public final class Simulator: Sendable {
+    public let endpoints: [RunningEndpoint]
+    private let clock: MeasurementClock
+
+    /// Checks the whole site first (so nothing half-starts), then opens every endpoint.
+    public init(site: SiteDescription, profiles: ProfileLibrary) throws(SimulatorError) {
+        try Self.validate(site, profiles)
+        var running: [RunningEndpoint] = []
+        do throws(SimulatorError) {
+            for endpoint in site.endpoints {
+                let devices = try endpoint.units.map { description throws(SimulatorError) in
+                    try Self.makeDevice(description, profile: profiles[description.profileID]!, endpoint: endpoint.id)
+                }
+                let units = devices.map(\.unit)
+                let server: RunningEndpoint.Server
+                do {
+                    switch endpoint.transport {
+                    case .tcp(let host, let port, let absentUnitReply):
+                        server = .tcp(try ModbusTCPServer(host: host, port: port, units: units, absentUnitReply: absentUnitReply))
+                    case .rtu(let linkPath, let serialLine, let turnaroundSeconds):
+                        server = .rtu(
+                            try ModbusRTUServer(
+                                units: units, serialLine: serialLine, linkPath: linkPath, turnaroundSeconds: turnaroundSeconds))
+                    }
+                } catch {
+                    throw SimulatorError("endpoint '\(endpoint.id)': \(error)")
+                }
+                running.append(RunningEndpoint(id: endpoint.id, server: server, devices: devices))
+            }
+            do {
+                clock = try MeasurementClock(devices: running.flatMap(\.devices))
+            } catch {
+                throw SimulatorError("measurement clock: \(error)")
+            }
+        } catch {
+            running.forEach { $0.stop() }
+            throw error
+        }
+        endpoints = running
+    }
+
+    public func endpoint(_ id: String) -> RunningEndpoint? {
+        endpoints.first { $0.id == id }
+    }
+
+    public func device(endpoint id: String, unit: UInt8) -> SimulatedDevice? {
+        endpoint(id)?.device(unit: unit)
+    }
+
+    /// Closes every listener, connection and pty, removes symlinks and joins every thread.
+    public func stop() {
+        clock.stop()
+        endpoints.forEach { $0.stop() }
+    }
+
+    private static func makeDevice(_ description: UnitDescription, profile: DeviceProfile, endpoint: String)
+        throws(SimulatorError) -> SimulatedDevice
+    {
+        do {
+            let device = try SimulatedDevice(
+                profile: profile, unitID: description.unit, state: description.state,
+                measurementIntervalSeconds: description.measurementIntervalSeconds, online: description.online)
+            device.unit.wireFault = description.wireFault
+            return device
+        } catch {
+            throw SimulatorError("endpoint '\(endpoint)', unit \(description.unit): \(error)")
+        }
+    }
+
+    private static func validate(_ site: SiteDescription, _ profiles: ProfileLibrary) throws(SimulatorError) {
+        var problems: [String] = []
+        var endpointIDs: Set<String> = []
+        var links: Set<String> = []
+        for endpoint in site.endpoints {
+            let name = "endpoint '\(endpoint.id)'"
+            if !endpointIDs.insert(endpoint.id).inserted { problems.append("\(name): id used twice") }
+            if case .rtu(let linkPath?, _, _) = endpoint.transport, !links.insert(linkPath).inserted {
+                problems.append("\(name): link \(linkPath) used by another endpoint")
+            }
+            if endpoint.units.isEmpty { problems.append("\(name): no units") }
+            var unitIDs: Set<UInt8> = []
+            for unit in endpoint.units {
+                let where_ = "\(name), unit \(unit.unit)"
+                if !(1...247).contains(unit.unit) { problems.append("\(where_): unit id must be 1...247") }
+                if !unitIDs.insert(unit.unit).inserted { problems.append("\(where_): unit id used twice") }
+                if !(unit.measurementIntervalSeconds > 0.01) {
+                    problems.append("\(where_): measurement interval must be over 0.01 s")
+                }
+                guard let profile = profiles[unit.profileID] else {
+                    problems.append(
+                        "\(where_): no profile '\(unit.profileID)' (have: \(profiles.ids.joined(separator: ", ")))")
+                    continue
+                }
+                for quantity in unit.state.values.keys.sorted() where profile.fields[quantity] == nil {
+                    let published = profile.fields.keys.sorted().map(\.rawValue).joined(separator: ", ")
+                    problems.append(
+                        "\(where_): profile '\(profile.id)' does not publish \(quantity.rawValue) (it has: \(published))")
+                }
+                for name in unit.state.auxiliary.keys.sorted() where profile.auxiliary[name] == nil {
+                    problems.append("\(where_): profile '\(profile.id)' has no auxiliary field '\(name)'")
+                }
+            }
+        }
+        guard problems.isEmpty else { throw SimulatorError(problems.joined(separator: "\n")) }
+    }
+}

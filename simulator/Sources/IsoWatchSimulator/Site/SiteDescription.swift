@@ -1,0 +1,80 @@
+import IsoWatchCore
+
+/// What a simulator serves: endpoints, each a TCP gateway or an RTU bus, each with its units.
+/// Built in code by tests, or read from a site file by `SiteFile`.
+public struct SiteDescription: Sendable, Equatable {
+    public var endpoints: [EndpointDescription]
+
+    public init(endpoints: [EndpointDescription]) {
+        self.endpoints = endpoints
+    }
+}
+
+public struct EndpointDescription: Sendable, Equatable {
+    public enum Transport: Sendable, Equatable {
+        /// Port 0 asks for an ephemeral port; `RunningEndpoint` tells which one.
+        case tcp(host: String, port: UInt16, absentUnitReply: AbsentUnitReply)
+        /// A pty; `linkPath`, when set, gets a symlink to it so configurations can name a stable path.
+        case rtu(linkPath: String?, serialLine: SerialLine, turnaroundSeconds: Double)
+    }
+
+    /// Names the endpoint in the control interface (`tcp0`, `rtu0`… when the site does not).
+    public var id: String
+    public var transport: Transport
+    public var units: [UnitDescription]
+
+    public init(id: String, transport: Transport, units: [UnitDescription]) {
+        self.id = id
+        self.transport = transport
+        self.units = units
+    }
+
+    public static func tcp(
+        id: String = "tcp0", host: String = "127.0.0.1", port: UInt16 = 0,
+        absentUnitReply: AbsentUnitReply = .gatewayException(afterSeconds: 0.2), units: [UnitDescription]
+    ) -> EndpointDescription {
+        EndpointDescription(id: id, transport: .tcp(host: host, port: port, absentUnitReply: absentUnitReply), units: units)
+    }
+
+    public static func rtu(
+        id: String = "rtu0", linkPath: String? = nil, serialLine: SerialLine = SerialLine(),
+        turnaroundSeconds: Double = 0.003, units: [UnitDescription]
+    ) -> EndpointDescription {
+        EndpointDescription(
+            id: id, transport: .rtu(linkPath: linkPath, serialLine: serialLine, turnaroundSeconds: turnaroundSeconds),
+            units: units)
+    }
+}
+
+public struct UnitDescription: Sendable, Equatable {
+    public var unit: UInt8
+    public var profileID: String
+    /// The device's initial truth (values, faults, auxiliary fields, parameter settings).
+    public var state: DeviceState
+    public var online: Bool
+    public var wireFault: WireFault?
+    public var measurementIntervalSeconds: Double
+
+    public init(
+        unit: UInt8, profileID: String, state: DeviceState = DeviceState(), online: Bool = true,
+        wireFault: WireFault? = nil, measurementIntervalSeconds: Double = 1.0
+    ) {
+        self.unit = unit
+        self.profileID = profileID
+        self.state = state
+        self.online = online
+        self.wireFault = wireFault
+        self.measurementIntervalSeconds = measurementIntervalSeconds
+    }
+
+    /// A unit whose values are all actual measurements, the common case in tests.
+    public init(
+        unit: UInt8, profileID: String, values: [Quantity: Double], faults: Set<Fault> = [],
+        online: Bool = true, measurementIntervalSeconds: Double = 1.0
+    ) {
+        self.init(
+            unit: unit, profileID: profileID,
+            state: DeviceState(values: values.mapValues { MeasuredValue($0) }, faults: faults), online: online,
+            measurementIntervalSeconds: measurementIntervalSeconds)
+    }
+}

@@ -1,0 +1,355 @@
+import Foundation
+import IsoWatchCore
+import Yams
+
+/// Reads a site file (YAML) into a `SiteDescription`. Every problem is reported with its file,
+/// line, column and field path, all at once; unknown keys are errors, so a typo is never ignored.
+///
+/// ```yaml
+/// name: Test bench 2                      # optional, for people
+/// endpoints:
+///   - id: gw1                             # optional; default tcp0, tcp1… / rtu0, rtu1…
+///     listen: 127.0.0.1:1502              # a TCP gateway ([::1]:1502 for IPv6)
+///     absent_units: gateway_exception     # or no_reply; default gateway_exception
+///     gateway_timeout_seconds: 0.2        # delay before exception 0x0B; default 0.2
+///     units:
+///       - unit: 1                         # 1...247
+///         profile: bender-isometer        # a profile id
+///         values:                         # Quantity raw names, SI units
+///           insulation_resistance_ohms: 850000
+///           leakage_capacitance_farads: { value: 0.8e-6, validity: actual }
+///         faults: [earth_connection]      # Fault raw names; default none
+///         auxiliary: { name: 1.0 }        # the profile's auxiliary fields
+///         parameters: { name: 50000 }     # the profile's writable parameters, initial settings
+///         online: true                    # default true
+///         wire_fault: { kind: delay, delay_seconds: 0.5 }   # default none
+///         measurement_interval_seconds: 1 # default 1
+///   - id: bus1
+///     link: /tmp/isowatch/rtu0            # an RTU bus on a pty, symlinked here
+///     baud: 19200                         # default 19200
+///     parity: E                           # N, E or O; default E
+///     data_bits: 8                        # 7 or 8; default 8
+///     stop_bits: 1                        # 1 or 2; default 1
+///     turnaround_seconds: 0.003           # slave think time; default 0.003
+///     units: [...]
+/// ```
+public enum SiteFile {
+    public static func load(file: URL) throws(ConfigurationErrors) -> SiteDescription {
+        let text: String
+        do {
+            text = try String(contentsOf: file, encoding: .utf8)
+        } catch {
+            throw ConfigurationErrors([
+                ConfigurationError(
+                    file: file.path, line: 0, column: 0, field: "", reason: "cannot read: \(error.localizedDescription)")
+            ])
+        }
+        return try parse(yaml: text, fileName: file.path)
+    }
+
+    public static func parse(yaml: String, fileName: String) throws(ConfigurationErrors) -> SiteDescription {
+        let reader = SiteReader(file: fileName)
+        let site = reader.site(yaml)
+        guard reader.errors.isEmpty, let site else {
+            throw ConfigurationErrors(
+                reader.errors.isEmpty
+                    ? [ConfigurationError(file: fileName, line: 0, column: 0, field: "", reason: "no site")]
+                    : reader.errors)
+        }
+        return site
+    }
+
+    static let standardBauds = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]
+}
+
+private final class SiteReader {
+    let file: String
+    var errors: [ConfigurationError] = []
+
+    init(file: String) { self.file = file }
+
+    func site(_ yaml: String) -> SiteDescription? {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: yaml) else {
+                report("", nil, "the file is empty; expected a mapping with 'endpoints'")
+                return nil
+            }
+            root = node
+        } catch {
+            report("", nil, "YAML syntax: \(error)")
+            return nil
+        }
+        guard let top = mapping(root, "", allowed: ["name", "endpoints"]) else { return nil }
+        if let name = top["name"] { _ = string(name, "name") }
+        guard let list = top["endpoints"] else {
+            report("endpoints", root, "required: the list of TCP gateways and RTU buses to serve")
+            return nil
+        }
+        guard let nodes = sequence(list, "endpoints") else { return nil }
+        var counters = (tcp: 0, rtu: 0)
+        let endpoints = nodes.enumerated().compactMap { index, node in
+            endpoint(node, "endpoints[\(index)]", counters: &counters)
+        }
+        return SiteDescription(endpoints: endpoints)
+    }
+
+    private static let endpointKeys = [
+        "id", "listen", "absent_units", "gateway_timeout_seconds", "link", "baud", "parity", "data_bits", "stop_bits",
+        "turnaround_seconds", "units",
+    ]
+    private static let tcpKeys: Set = ["listen", "absent_units", "gateway_timeout_seconds"]
+    private static let rtuKeys: Set = ["link", "baud", "parity", "data_bits", "stop_bits", "turnaround_seconds"]
+
+    private func endpoint(_ node: Node, _ path: String, counters: inout (tcp: Int, rtu: Int)) -> EndpointDescription? {
+        guard let fields = mapping(node, path, allowed: Self.endpointKeys) else { return nil }
+        let isTCP = fields["listen"] != nil
+        guard isTCP || fields["link"] != nil else {
+            report(path, node, "needs 'listen' (a TCP gateway, HOST:PORT) or 'link' (an RTU bus on a pty)")
+            return nil
+        }
+        for key in fields.keys.sorted() where (isTCP ? Self.rtuKeys : Self.tcpKeys).contains(key) {
+            report("\(path).\(key)", fields[key], isTCP ? "only for RTU buses (this endpoint has 'listen')" : "only for TCP gateways (this endpoint has 'link')")
+        }
+        let defaultID = isTCP ? "tcp\(counters.tcp)" : "rtu\(counters.rtu)"
+        if isTCP { counters.tcp += 1 } else { counters.rtu += 1 }
+        var id = defaultID
+        if let node = fields["id"], let text = string(node, "\(path).id") {
+            if text.range(of: "^[A-Za-z0-9_-]+$", options: .regularExpression) == nil {
+                report("\(path).id", node, "must be letters, digits, '-' or '_' (it appears in URLs), got '\(text)'")
+            }
+            id = text
+        }
+        let units: [UnitDescription]
+        if let list = fields["units"], let nodes = sequence(list, "\(path).units") {
+            units = nodes.enumerated().compactMap { unit($1, "\(path).units[\($0)]") }
+        } else {
+            if fields["units"] == nil { report("\(path).units", node, "required: the units this endpoint serves") }
+            units = []
+        }
+        if isTCP {
+            guard let listenNode = fields["listen"], let address = listen(listenNode, "\(path).listen") else { return nil }
+            var reply = AbsentUnitReply.gatewayException(afterSeconds: 0.2)
+            let timeout = fields["gateway_timeout_seconds"].flatMap { number($0, "\(path).gateway_timeout_seconds", in: 0...30) }
+            if let node = fields["absent_units"] {
+                switch string(node, "\(path).absent_units") {
+                case "gateway_exception": reply = .gatewayException(afterSeconds: timeout ?? 0.2)
+                case "no_reply": reply = .noReply
+                case let other?: report("\(path).absent_units", node, "expected gateway_exception or no_reply, got '\(other)'")
+                case nil: break
+                }
+            } else if let timeout {
+                reply = .gatewayException(afterSeconds: timeout)
+            }
+            return .tcp(id: id, host: address.host, port: address.port, absentUnitReply: reply, units: units)
+        }
+        let link = string(fields["link"]!, "\(path).link")
+        var line = SerialLine()
+        if let node = fields["baud"], let baud = integer(node, "\(path).baud") {
+            if SiteFile.standardBauds.contains(baud) {
+                line.baud = baud
+            } else {
+                report("\(path).baud", node, "expected one of \(SiteFile.standardBauds.map(String.init).joined(separator: ", ")), got \(baud)")
+            }
+        }
+        if let node = fields["parity"], let text = string(node, "\(path).parity") {
+            if let parity = Parity(rawValue: text.uppercased()) {
+                line.parity = parity
+            } else {
+                report("\(path).parity", node, "expected N, E or O, got '\(text)'")
+            }
+        }
+        if let node = fields["data_bits"], let bits = integer(node, "\(path).data_bits", in: 7...8) { line.dataBits = bits }
+        if let node = fields["stop_bits"], let bits = integer(node, "\(path).stop_bits", in: 1...2) { line.stopBits = bits }
+        let turnaround = fields["turnaround_seconds"].flatMap { number($0, "\(path).turnaround_seconds", in: 0...1) } ?? 0.003
+        return .rtu(id: id, linkPath: link, serialLine: line, turnaroundSeconds: turnaround, units: units)
+    }
+
+    private func unit(_ node: Node, _ path: String) -> UnitDescription? {
+        let keys = [
+            "unit", "profile", "values", "faults", "auxiliary", "parameters", "online", "wire_fault",
+            "measurement_interval_seconds",
+        ]
+        guard let fields = mapping(node, path, allowed: keys) else { return nil }
+        guard let unitNode = fields["unit"] else {
+            report("\(path).unit", node, "required: the unit id (slave address), 1...247")
+            return nil
+        }
+        guard let profileNode = fields["profile"] else {
+            report("\(path).profile", node, "required: a profile id from the profiles directory")
+            return nil
+        }
+        guard let unitID = integer(unitNode, "\(path).unit", in: 1...247), let profile = string(profileNode, "\(path).profile")
+        else { return nil }
+        var state = DeviceState()
+        if let node = fields["values"], let values = mapping(node, "\(path).values", allowed: Quantity.allCases.map(\.rawValue)) {
+            for (key, valueNode) in values {
+                guard let quantity = Quantity(rawValue: key), let value = measured(valueNode, "\(path).values.\(key)") else { continue }
+                state.values[quantity] = value
+            }
+        }
+        if let node = fields["faults"], let list = sequence(node, "\(path).faults") {
+            for (index, faultNode) in list.enumerated() {
+                guard let name = string(faultNode, "\(path).faults[\(index)]") else { continue }
+                if let fault = Fault(rawValue: name) {
+                    state.faults.insert(fault)
+                } else {
+                    report("\(path).faults[\(index)]", faultNode, "expected one of \(Fault.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+                }
+            }
+        }
+        for key in ["auxiliary", "parameters"] {
+            guard let node = fields[key], let entries = mapping(node, "\(path).\(key)", allowed: nil) else { continue }
+            for (name, valueNode) in entries {
+                guard let value = number(valueNode, "\(path).\(key).\(name)") else { continue }
+                if key == "auxiliary" { state.auxiliary[name] = value } else { state.parameters[name] = value }
+            }
+        }
+        var description = UnitDescription(unit: UInt8(unitID), profileID: profile, state: state)
+        if let node = fields["online"], let online = bool(node, "\(path).online") { description.online = online }
+        if let node = fields["measurement_interval_seconds"],
+            let seconds = number(node, "\(path).measurement_interval_seconds", in: 0.05...3600)
+        {
+            description.measurementIntervalSeconds = seconds
+        }
+        if let node = fields["wire_fault"] {
+            do {
+                description.wireFault = try YAMLDecoder().decode(WireFault.self, from: node)
+            } catch let DecodingError.dataCorrupted(context) {
+                report("\(path).wire_fault", node, context.debugDescription)
+            } catch let DecodingError.keyNotFound(key, _) {
+                report("\(path).wire_fault.\(key.stringValue)", node, "required for this kind")
+            } catch {
+                report("\(path).wire_fault", node, "expected {kind: \(WireFault.Kind.names.joined(separator: "|")), ...}")
+            }
+        }
+        return description
+    }
+
+    private func measured(_ node: Node, _ path: String) -> MeasuredValue? {
+        guard case .mapping = node else { return number(node, path).map { MeasuredValue($0) } }
+        guard let fields = mapping(node, path, allowed: ["value", "validity"]) else { return nil }
+        guard let valueNode = fields["value"] else {
+            report("\(path).value", node, "required")
+            return nil
+        }
+        guard let value = number(valueNode, "\(path).value") else { return nil }
+        var validity = Validity.actual
+        if let node = fields["validity"], let text = string(node, "\(path).validity") {
+            if let parsed = Validity(rawValue: text) {
+                validity = parsed
+            } else {
+                report("\(path).validity", node, "expected actual, below_range, above_range or invalid, got '\(text)'")
+            }
+        }
+        return MeasuredValue(value, validity: validity)
+    }
+
+    private func listen(_ node: Node, _ path: String) -> (host: String, port: UInt16)? {
+        guard let text = string(node, path) else { return nil }
+        guard let (host, port) = SiteFile.parseHostPort(text) else {
+            report(path, node, "expected HOST:PORT (port 0...65535, 0 for any free port), got '\(text)'")
+            return nil
+        }
+        return (host, port)
+    }
+
+    // MARK: - Node access with diagnostics
+
+    func report(_ field: String, _ node: Node?, _ reason: String) {
+        errors.append(
+            ConfigurationError(
+                file: file, line: node?.mark?.line ?? 0, column: node?.mark?.column ?? 0, field: field, reason: reason))
+    }
+
+    /// The mapping's entries; with `allowed`, any other key is reported.
+    private func mapping(_ node: Node, _ path: String, allowed: [String]?) -> [String: Node]? {
+        guard case .mapping(let mapping) = node else {
+            report(path, node, "expected a mapping")
+            return nil
+        }
+        var result: [String: Node] = [:]
+        for (keyNode, value) in mapping {
+            guard let key = keyNode.string else {
+                report(path, keyNode, "keys must be strings")
+                continue
+            }
+            let child = path.isEmpty ? key : "\(path).\(key)"
+            if let allowed, !allowed.contains(key) {
+                report(child, keyNode, "unknown key; expected one of \(allowed.joined(separator: ", "))")
+                continue
+            }
+            if result[key] != nil { report(child, keyNode, "given twice") }
+            result[key] = value
+        }
+        return result
+    }
+
+    private func sequence(_ node: Node, _ path: String) -> [Node]? {
+        guard case .sequence(let sequence) = node else {
+            report(path, node, "expected a list")
+            return nil
+        }
+        return Array(sequence)
+    }
+
+    private func string(_ node: Node, _ path: String) -> String? {
+        guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
+            report(path, node, "expected a text value")
+            return nil
+        }
+        return scalar.string
+    }
+
+    private func integer(_ node: Node, _ path: String, in range: ClosedRange<Int>? = nil) -> Int? {
+        guard case .scalar = node, let value = node.int else {
+            report(path, node, "expected a whole number")
+            return nil
+        }
+        if let range, !range.contains(value) {
+            report(path, node, "must be \(range.lowerBound)...\(range.upperBound), got \(value)")
+            return nil
+        }
+        return value
+    }
+
+    private func number(_ node: Node, _ path: String, in range: ClosedRange<Double>? = nil) -> Double? {
+        guard case .scalar = node, let value = node.float, value.isFinite else {
+            report(path, node, "expected a finite number")
+            return nil
+        }
+        if let range, !range.contains(value) {
+            report(path, node, "must be \(range.lowerBound)...\(range.upperBound), got \(value)")
+            return nil
+        }
+        return value
+    }
+
+    private func bool(_ node: Node, _ path: String) -> Bool? {
+        guard case .scalar = node, let value = node.bool else {
+            report(path, node, "expected true or false")
+            return nil
+        }
+        return value
+    }
+}
+
+extension SiteFile {
+    /// "127.0.0.1:1502", "localhost:502", "[::1]:1502" → host and port.
+    public static func parseHostPort(_ text: String) -> (host: String, port: UInt16)? {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = UInt16(portText) else { return nil }
+        return (String(host), port)
+    }
+}
