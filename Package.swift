@@ -97,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "isowatch-sim",
             dependencies: [
-                "IsoWatchSimulator",
+                "IsoWatchSimulator", "IsoWatchCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "simulator/Sources/isowatch-sim",

@@ -89,11 +89,10 @@ struct ReadCommand: AsyncParsableCommand {
 
     private func endpoint(for profile: DeviceProfile) throws -> Transport {
         if let tcp {
-            guard let colon = tcp.lastIndex(of: ":"), let port = Int(tcp[tcp.index(after: colon)...]), (1...65535).contains(port)
-            else {
+            guard let address = HostPort(tcp), address.port > 0 else {
                 throw ValidationError("--tcp must be HOST:PORT, not '\(tcp)'")
             }
-            return .tcp(host: String(tcp[..<colon]), port: port)
+            return .tcp(host: address.host, port: address.port)
         }
         let parity = self.parity.flatMap { Parity(rawValue: $0.uppercased()) } ?? profile.transport.parity
         return .rtu(

@@ -8,76 +8,46 @@ import Testing
 /// decoding → alarm machine → relays on a (simulated) GPIO chip and the HTTP API.
 @Suite(.serialized)
 struct WalkingSkeletonTests {
+    /// One IT system of the test site; its lamps and buzzer on three consecutive GPIO lines.
+    static func system(
+        _ id: String, location: String, profile: String, transport: String, unit: Int, timeout: Double, firstLine: Int
+    ) -> String {
+        """
+          - id: \(id)
+            name: "\(location)"
+            location: "\(location)"
+            transformer: { rating_kva: 8, secondary_voltage_volts: 230 }
+            device:
+              profile: \(profile)
+              transport: \(transport)
+              unit: \(unit)
+              poll_interval_seconds: 0.5
+              timeout_seconds: \(timeout)
+              retries: 1
+            thresholds: { insulation_response_ohms: 50000, stale_after_seconds: 3 }
+            outputs:
+              green: { chip: gpiochip0, line: \(firstLine) }
+              yellow: { chip: gpiochip0, line: \(firstLine + 1) }
+              buzzer: { chip: gpiochip0, line: \(firstLine + 2) }
+
+        """
+    }
+
+    static let rtu = #"{ rtu: { device: "{RTU_PATH}", baud: 19200, parity: E } }"#
     static let configuration = """
         site: { name: "End-to-end test site" }
         http: { listen: "127.0.0.1:0" }
         gpio: { backend: simulated }
         systems:
-          - id: or-1
-            name: "Operating theatre 1"
-            location: "OR 1"
-            transformer: { rating_kva: 8, secondary_voltage_volts: 230 }
-            device:
-              profile: acrel-aim-m10
-              transport: { rtu: { device: "{RTU_PATH}", baud: 19200, parity: E } }
-              unit: 1
-              poll_interval_seconds: 0.5
-              timeout_seconds: 0.2
-              retries: 1
-            thresholds: { insulation_response_ohms: 50000, stale_after_seconds: 3 }
-            outputs:
-              green: { chip: gpiochip0, line: 0 }
-              yellow: { chip: gpiochip0, line: 1 }
-              buzzer: { chip: gpiochip0, line: 2 }
-          - id: or-2
-            name: "Operating theatre 2"
-            location: "OR 2"
-            transformer: { rating_kva: 8, secondary_voltage_volts: 230 }
-            device:
-              profile: acrel-aim-m10
-              transport: { rtu: { device: "{RTU_PATH}", baud: 19200, parity: E } }
-              unit: 2
-              poll_interval_seconds: 0.5
-              timeout_seconds: 0.2
-              retries: 1
-            thresholds: { insulation_response_ohms: 50000, stale_after_seconds: 3 }
-            outputs:
-              green: { chip: gpiochip0, line: 4 }
-              yellow: { chip: gpiochip0, line: 5 }
-              buzzer: { chip: gpiochip0, line: 6 }
-          - id: or-3
-            name: "Operating theatre 3 (its monitor is switched off)"
-            location: "OR 3"
-            transformer: { rating_kva: 8, secondary_voltage_volts: 230 }
-            device:
-              profile: acrel-aim-m10
-              transport: { rtu: { device: "{RTU_PATH}", baud: 19200, parity: E } }
-              unit: 3
-              poll_interval_seconds: 0.5
-              timeout_seconds: 0.2
-              retries: 1
-            thresholds: { insulation_response_ohms: 50000, stale_after_seconds: 3 }
-            outputs:
-              green: { chip: gpiochip0, line: 8 }
-              yellow: { chip: gpiochip0, line: 9 }
-              buzzer: { chip: gpiochip0, line: 10 }
-          - id: icu-1
-            name: "Intensive care 1"
-            location: "ICU 1"
-            transformer: { rating_kva: 10, secondary_voltage_volts: 230 }
-            device:
-              profile: bender-isometer
-              transport: { tcp: { host: 127.0.0.1, port: {TCP_PORT} } }
-              unit: 1
-              poll_interval_seconds: 0.5
-              timeout_seconds: 0.4
-              retries: 1
-            thresholds: { insulation_response_ohms: 50000, stale_after_seconds: 3 }
-            outputs:
-              green: { chip: gpiochip0, line: 12 }
-              yellow: { chip: gpiochip0, line: 13 }
-              buzzer: { chip: gpiochip0, line: 14 }
+
         """
+        + system("or-1", location: "OR 1", profile: "acrel-aim-m10", transport: rtu, unit: 1, timeout: 0.2, firstLine: 0)
+        + system("or-2", location: "OR 2", profile: "acrel-aim-m10", transport: rtu, unit: 2, timeout: 0.2, firstLine: 4)
+        // OR 3's monitor is switched off: configured here, absent from the bus.
+        + system("or-3", location: "OR 3", profile: "acrel-aim-m10", transport: rtu, unit: 3, timeout: 0.2, firstLine: 8)
+        + system(
+            "icu-1", location: "ICU 1", profile: "bender-isometer", transport: "{ tcp: { host: 127.0.0.1, port: {TCP_PORT} } }",
+            unit: 1, timeout: 0.4, firstLine: 12)
 
     static func site() -> SiteDescription {
         let profiles = ServiceHarness.profiles

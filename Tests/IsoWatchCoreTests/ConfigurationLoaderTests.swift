@@ -332,3 +332,18 @@ import Testing
         #expect(error?.errors.contains { $0.file.hasSuffix("no-such-folder") && $0.line == 0 } == true)
     }
 }
+
+struct HostPortTests {
+    @Test func test_hostPortAcceptsNamesAddressesAndBracketedIPv6() {
+        #expect(HostPort("127.0.0.1:502") == HostPort(host: "127.0.0.1", port: 502))
+        #expect(HostPort("gateway.or-wing.local:1502") == HostPort(host: "gateway.or-wing.local", port: 1502))
+        #expect(HostPort("[::1]:8080") == HostPort(host: "::1", port: 8080))
+        #expect(HostPort("127.0.0.1:0")?.port == 0)
+    }
+
+    @Test func test_hostPortRejectsWhatIsNotOneAddress() {
+        for text in ["127.0.0.1", ":502", "host:", "host:65536", "host:-1", "::1:8080", "[::1]8080", "host:50x"] {
+            #expect(HostPort(text) == nil, "\(text)")
+        }
+    }
+}

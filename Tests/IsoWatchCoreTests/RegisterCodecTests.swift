@@ -132,3 +132,17 @@ import Testing
         #expect(image[.holding, 8] == 10)
     }
 }
+
+struct DecimalScaleTests {
+    /// 142 × 0.1 is 14.200000000000001 in binary floating point; an engineer reading the API
+    /// must see the 14.2 A the device meant.
+    @Test func test_decimalScalesGiveTheValueTheDeviceMeant() {
+        let deciamps = RegisterField(table: .holding, address: 9, scale: 0.1)
+        #expect(deciamps.siValue(raw: 142) == 14.2)
+        #expect(deciamps.siValue(raw: 98) == 9.8)
+        let centidegrees = RegisterField(table: .holding, address: 0, type: .s16, scale: 0.01)
+        #expect(centidegrees.siValue(raw: -1234) == -12.34)
+        let kiloohms = RegisterField(table: .holding, address: 8, scale: 1000)
+        #expect(kiloohms.siValue(raw: 420) == 420_000)
+    }
+}

@@ -165,3 +165,52 @@ struct VanishingSerialDeviceTests {
         #expect(poller.statistics.connects >= 2)
     }
 }
+
+/// Replies that arrive damaged are counted and retried, never decoded into a value.
+@Suite(.serialized)
+struct DamagedReplyTests {
+    func pollOnce(_ fault: WireFault, retries: Int) async throws -> (BusPollerTests.Recorder, DeviceCounters?) {
+        let simulator = try TestSimulator(
+            rtuUnits: [
+                UnitDescription(
+                    unit: 1, profileID: "acrel-aim-m10",
+                    state: DeviceState(values: [.insulationResistanceOhms: MeasuredValue(400_000)]), wireFault: fault)
+            ],
+            serialLine: SerialLine(baud: 19200, parity: .even))
+        defer { simulator.stop() }
+        let profile = ThirdPartyServerTests.profiles["acrel-aim-m10"]!
+        let recorder = BusPollerTests.Recorder()
+        let poller = BusPoller(
+            endpoint: .rtu(SerialSettings(device: simulator.ptyPath, baud: 19200, parity: .even)),
+            devices: [
+                PolledDevice(
+                    id: "unit1", unit: 1, blocks: profile.readBlocks(), pollIntervalSeconds: 5, timeoutSeconds: 0.3,
+                    retries: retries, decode: { image, time in try profile.decode(image, at: time) })
+            ],
+            onOutcome: recorder.record)
+        poller.start()
+        try await BusPollerTests().waitUntil(seconds: 5) { !recorder.all.isEmpty }
+        await poller.stop()
+        return (recorder, poller.statistics.devices["unit1"])
+    }
+
+    @Test func test_replyWithBadCRCIsCountedAndRetried() async throws {
+        let (recorder, counters) = try await pollOnce(WireFault(.crcError, remainingRequests: 1), retries: 1)
+        let first = try #require(recorder.all.first)
+        #expect((try? first.result.get())?[.insulationResistanceOhms]?.value == 400_000)
+        #expect(counters?.malformedReplies == 1)
+        #expect(counters?.retries == 1)
+    }
+
+    @Test func test_truncatedReplyWithoutRetriesIsACommunicationFailureNotAValue() async throws {
+        let (recorder, counters) = try await pollOnce(WireFault(.truncatedFrame, remainingRequests: 1), retries: 0)
+        let first = try #require(recorder.all.first)
+        guard case let .failure(.communication(error)) = first.result else {
+            Issue.record("a truncated reply produced \(first.result)")
+            return
+        }
+        // libmodbus waits for the rest of the frame, then gives up: a timeout or a malformed reply.
+        #expect(error == .timeout || { if case .malformedReply = error { true } else { false } }())
+        #expect((counters?.timeouts ?? 0) + (counters?.malformedReplies ?? 0) == 1)
+    }
+}

@@ -1,56 +1,8 @@
 import Foundation
 import Yams
 
-// # The isowatch configuration file
-//
-// One YAML file describes a site. Unknown keys are errors (a misspelt threshold must not fall
-// back to a default unnoticed); every error names the file, line, column and field, and all
-// errors are reported at once.
-//
-// ```yaml
-// site:
-//   name: "St. Example Hospital, Building C"      # required
-// http:
-//   listen: "127.0.0.1:8080"                       # HOST:PORT, [IPv6]:PORT; default 127.0.0.1:8080
-// gpio:
-//   backend: libgpiod                              # required: libgpiod | simulated
-// profiles_directory: ../profiles                  # default: "profiles" beside this file;
-//                                                  # relative paths start at this file's folder
-// systems:                                         # required, at least one
-//   - id: or-3                                     # required, [a-z0-9-]+, unique
-//     name: "Operating theatre 3"                  # required
-//     location: "OR 3"                             # optional
-//     transformer:                                 # required (IEC 61558-2-15)
-//       rating_kva: 8                              # 0.5...10
-//       secondary_voltage_volts: 230               # above 0, at most 250
-//       rated_current_amperes: 34.8                # optional; default rating_kva × 1000 / voltage
-//     device:                                      # required
-//       profile: acrel-aim-m10                     # required; a profile id of the library
-//       transport:                                 # required: exactly one of tcp / rtu
-//         rtu: { device: /dev/ttyUSB0, baud: 19200, parity: E, data_bits: 8, stop_bits: 1 }
-//         # serial settings default to the profile's; baud one of 1200 ... 115200;
-//         # parity N | E | O; data_bits 7 | 8; stop_bits 1 | 2; all systems on one device
-//         # must agree on them
-//         # tcp: { host: 10.1.2.3, port: 502 }     # port default 502
-//       unit: 3                                    # 1...247; default the profile's
-//       poll_interval_seconds: 1.0                 # 0.1...3600; default 1
-//       timeout_seconds: 0.5                       # 0.01...60 and below the poll interval; default 0.5
-//       retries: 2                                 # 0...10; default 2
-//     thresholds:                                  # optional, every key has a default
-//       insulation_response_ohms: 50000            # default 50000; never below 50 kΩ (IEC 60364-7-710)
-//       insulation_prewarning_ohms: 100000         # optional; at or above the response value
-//       load_percent: 100                          # 1...200 % of rated current; default 100
-//       winding_temperature_celsius: 120           # 0...250; default 120
-//       stale_after_seconds: 5                     # 0.5...3600, above the poll interval; default 5
-//     outputs:                                     # optional; each of these may be absent
-//       green:  { chip: gpiochip0, line: 4 }       # `line` (offset) or `name`, not both
-//       yellow: { chip: gpiochip0, name: "OR3_YELLOW", active_low: true }
-//       buzzer: { chip: gpiochip0, line: 6 }
-//       common_alarm: { chip: gpiochip0, line: 7 } # contact for the building management system
-// ```
-//
-// Cross-checks: system ids are unique; no two systems poll the same unit on the same transport;
-// no GPIO line is used twice; systems sharing a serial device agree on its line settings.
+// The file format is documented, with every key, default and limit, in the README's
+// "Configuration" section; keep the two in step.
 
 /// Loads and validates the configuration file.
 public enum ConfigurationLoader {
@@ -158,30 +110,13 @@ private struct ConfigurationParser {
         guard let mapping = value.mapping(allowedKeys: ["listen"]), let listen = mapping["listen"],
             let text = listen.string()
         else { return HTTPSettings() }
-        guard let (host, port) = splitHostPort(text) else {
-            listen.report("must be HOST:PORT (e.g. 127.0.0.1:8080, or [::1]:8080), got '\(text)'")
+        guard let address = HostPort(text) else {
+            listen.report("must be HOST:PORT with a port in 0...65535 (e.g. 127.0.0.1:8080, or [::1]:8080), got '\(text)'")
             return HTTPSettings()
         }
         // Port 0 lets the kernel choose (the service logs the port it got): for test benches that
         // run several instances side by side.
-        guard (0...65535).contains(port) else {
-            listen.report("port must be 0...65535 (0: any free port), got \(port)")
-            return HTTPSettings()
-        }
-        return HTTPSettings(host: host, port: port)
-    }
-
-    func splitHostPort(_ text: String) -> (String, Int)? {
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-            let host = String(text[text.index(after: text.startIndex)..<close])
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":"), let port = Int(rest.dropFirst()), !host.isEmpty else { return nil }
-            return (host, port)
-        }
-        guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else { return nil }
-        let host = String(text[..<colon])
-        guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]) else { return nil }
-        return (host, port)
+        return HTTPSettings(host: address.host, port: address.port)
     }
 
     func system(_ value: YAMLValue) -> Located? {

@@ -79,10 +79,11 @@ struct ServeCommand: AsyncParsableCommand {
             }
             return
         }
-        guard let (host, port) = SiteFile.parseHostPort(control) else {
+        guard let address = HostPort(control) else {
             throw ValidationError("--control expects HOST:PORT, got '\(control)'")
         }
-        let server = try ControlServer(simulator: simulator, host: host, port: Int(port))
+        let host = address.host
+        let server = try ControlServer(simulator: simulator, host: host, port: address.port)
         try await server.run(untilSignalled: true) { port in
             say("control http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
         }
@@ -119,10 +120,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var endpoints: [EndpointDescription] = []
         if let tcp {
-            guard let (host, port) = SiteFile.parseHostPort(tcp) else {
+            guard let address = HostPort(tcp) else {
                 throw ValidationError("--tcp expects HOST:PORT, got '\(tcp)'")
             }
-            endpoints.append(.tcp(host: host, port: port, units: units))
+            endpoints.append(.tcp(host: address.host, port: UInt16(address.port), units: units))
         }
         if let rtuLink {
             guard let parsedParity = Parity(rawValue: parity.uppercased()) else {

@@ -247,11 +247,11 @@ private final class SiteReader {
 
     private func listen(_ node: Node, _ path: String) -> (host: String, port: UInt16)? {
         guard let text = string(node, path) else { return nil }
-        guard let (host, port) = SiteFile.parseHostPort(text) else {
+        guard let address = HostPort(text) else {
             report(path, node, "expected HOST:PORT (port 0...65535, 0 for any free port), got '\(text)'")
             return nil
         }
-        return (host, port)
+        return (address.host, UInt16(address.port))
     }
 
     // MARK: - Node access with diagnostics
@@ -331,25 +331,5 @@ private final class SiteReader {
             return nil
         }
         return value
-    }
-}
-
-extension SiteFile {
-    /// "127.0.0.1:1502", "localhost:502", "[::1]:1502" → host and port.
-    public static func parseHostPort(_ text: String) -> (host: String, port: UInt16)? {
-        let host: Substring
-        let portText: Substring
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-            host = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":") else { return nil }
-            portText = rest.dropFirst()
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { return nil }
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
-        }
-        guard !host.isEmpty, let port = UInt16(portText) else { return nil }
-        return (String(host), port)
     }
 }
