@@ -34,6 +34,11 @@ let package = Package(
         .systemLibrary(
             name: "CGPIOD", path: "Sources/CGPIOD", pkgConfig: "libgpiod",
             providers: [.apt(["libgpiod-dev"])]),
+        // sd_notify(3) for systemd readiness and the watchdog; only IsoWatchService's
+        // SystemdWatchdog.swift imports it.
+        .systemLibrary(
+            name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]),
 
         // Pure domain: readings and units, device profiles and register decoding, configuration.
         .target(
@@ -69,7 +74,7 @@ let package = Package(
         .target(
             name: "IsoWatchService",
             dependencies: [
-                "IsoWatchCore", "IsoWatchAlarms", "IsoWatchModbus", "IsoWatchGPIO", "IsoWatchHTTP",
+                "IsoWatchCore", "IsoWatchAlarms", "IsoWatchModbus", "IsoWatchGPIO", "IsoWatchHTTP", "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -32,8 +32,7 @@ public struct IsoWatchRuntime: Sendable {
         let backend = try gpio ?? makeBackend(configuration)
         var drivers: [String: OutputDriver] = [:]
         for system in configuration.systems {
-            drivers[system.id] = OutputDriver(
-                systemID: system.id, lines: try await claimOutputs(system, backend: backend), logger: logger)
+            drivers[system.id] = try await OutputDriver.claim(system, backend: backend, logger: logger)
         }
         let monitor = try SystemMonitor(configuration: configuration, drivers: drivers, logger: logger)
 
@@ -56,13 +55,21 @@ public struct IsoWatchRuntime: Sendable {
         let pollers = endpointOrder.map { endpoint in
             BusPoller(endpoint: endpoint, devices: devicesByEndpoint[endpoint] ?? []) { continuation.yield($0) }
         }
+        let heartbeat = Heartbeat()
+        let readiness = Readiness(awaiting: [.monitoring, .http])
         let monitorService = MonitorService(
             monitor: monitor, pollers: pollers, drivers: Array(drivers.values), outcomes: outcomes,
-            outcomesContinuation: continuation, logger: logger)
+            outcomesContinuation: continuation, heartbeat: heartbeat, readiness: readiness, logger: logger)
         let http = HTTPServer.makeApplication(
             state: monitor, host: configuration.http.host, port: configuration.http.port, logger: logger,
-            onListening: onListening)
-        return IsoWatchRuntime(services: [monitorService, http], monitor: monitor)
+            onListening: { port in
+                readiness.markReady(.http)
+                await onListening(port)
+            })
+        // Last, so that on SIGTERM (services stop in reverse order) systemd hears STOPPING=1 first.
+        let watchdog = SystemdWatchdogService(
+            notifier: SystemdNotifier.fromEnvironment(), heartbeat: heartbeat, readiness: readiness, logger: logger)
+        return IsoWatchRuntime(services: [monitorService, http, watchdog], monitor: monitor)
     }
 
     public func systems() async -> [SystemStatus] {
@@ -78,27 +85,5 @@ public struct IsoWatchRuntime: Sendable {
             let chips = Set(configuration.systems.flatMap { $0.outputs.all.map(\.chip) })
             return SimulatedGPIOBackend(chips: (chips.isEmpty ? ["gpiochip0"] : chips.sorted()).map { SimulatedChip(name: $0) })
         }
-    }
-
-    static func claimOutputs(_ system: SystemConfiguration, backend: any GPIOBackend) async throws -> OutputDriver.Lines {
-        // Fail-safe start: lamps claimed showing alarm, before the first measurement.
-        func claim(_ reference: LineReference?, _ role: String, initial: Bool) async throws -> (any OutputLine)? {
-            guard let reference else { return nil }
-            let address = reference.offset.map { LineAddress(chip: reference.chip, offset: UInt32($0)) }
-                ?? LineAddress(chip: reference.chip, name: reference.name ?? "")
-            do {
-                return try await backend.claimOutput(
-                    OutputLineConfiguration(
-                        address: address, activeLow: reference.activeLow, label: "isowatch \(system.id) \(role)",
-                        initialActive: initial))
-            } catch {
-                throw StartupError(description: "system '\(system.id)' \(role) output: \(error)")
-            }
-        }
-        return OutputDriver.Lines(
-            green: try await claim(system.outputs.green, "green", initial: false),
-            yellow: try await claim(system.outputs.yellow, "yellow", initial: true),
-            buzzer: try await claim(system.outputs.buzzer, "buzzer", initial: true),
-            commonAlarm: try await claim(system.outputs.commonAlarm, "common-alarm", initial: true))
     }
 }

@@ -10,6 +10,9 @@ struct MonitorService: Service {
     let drivers: [OutputDriver]
     let outcomes: AsyncStream<PollOutcome>
     let outcomesContinuation: AsyncStream<PollOutcome>.Continuation
+    /// Beats once per tick: the systemd watchdog is fed only while this loop comes round.
+    let heartbeat: Heartbeat
+    let readiness: Readiness
     let logger: Logger
 
     /// How often communication timeouts and alarm delays are checked; the resolution of every
@@ -18,38 +21,44 @@ struct MonitorService: Service {
 
     func run() async throws {
         await monitor.start()
-        await withTaskGroup(of: Void.self) { group in
+        // The drivers outlive the monitoring tasks: after those stop, each driver still has to
+        // drive its relays to the alarm state before it releases the lines.
+        await withTaskGroup(of: Void.self) { drivingGroup in
             for driver in drivers {
-                group.addTask { await driver.run() }
+                drivingGroup.addTask { await driver.run() }
             }
-            group.addTask { [monitor, outcomes] in
-                for await outcome in outcomes {
-                    await monitor.handle(outcome)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { [monitor, outcomes] in
+                    for await outcome in outcomes {
+                        await monitor.handle(outcome)
+                    }
                 }
-            }
-            group.addTask { [monitor] in
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: Self.tickInterval)
-                    await monitor.tick()
+                group.addTask { [monitor, heartbeat] in
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: Self.tickInterval)
+                        await monitor.tick()
+                        heartbeat.beat()
+                    }
                 }
-            }
-            for poller in pollers {
-                poller.start()
-            }
-            logger.info("monitoring started", metadata: ["buses": "\(pollers.count)"])
+                for poller in pollers {
+                    poller.start()
+                }
+                readiness.markReady(.monitoring)
+                logger.info("monitoring started", metadata: ["buses": "\(pollers.count)"])
 
-            // Until SIGTERM (graceful) or cancellation.
-            try? await gracefulShutdown()
+                // Until SIGTERM (graceful) or cancellation.
+                try? await gracefulShutdown()
 
-            logger.info("monitoring stopping")
-            for poller in pollers {
-                await poller.stop()
+                logger.info("monitoring stopping")
+                for poller in pollers {
+                    await poller.stop()
+                }
+                outcomesContinuation.finish()
+                group.cancelAll()
             }
-            outcomesContinuation.finish()
             for driver in drivers {
                 driver.finish()
             }
-            group.cancelAll()
         }
     }
 }

@@ -261,6 +261,31 @@ import Testing
             line: 23, field: "systems[0].outputs.green")
     }
 
+    @Test func test_relaysAreEnergisedToNormalUnlessConfiguredOtherwise() throws {
+        let defaults = try parse(Self.valid).systems[0].outputs
+        #expect(defaults.all.map(\.energise) == [.normal, .normal, .normal])
+
+        let configured = try parse(
+            replacing(
+                "buzzer: { chip: gpiochip0, line: 6, active_low: true }",
+                with: "buzzer: { chip: gpiochip0, line: 6, active_low: true, energise: alarm }")
+        ).systems[0].outputs
+        #expect(configured.buzzer == LineReference(chip: "gpiochip0", offset: 6, activeLow: true, energise: .alarm))
+        #expect(configured.yellow?.energise == .normal)
+    }
+
+    @Test func test_energiseIsNormalOrAlarm() {
+        expectSingleError(
+            replacing("yellow: { chip: gpiochip0, line: 5 }", with: "yellow: { chip: gpiochip0, line: 5, energise: alram }"),
+            line: 24, field: "systems[0].outputs.yellow.energise", reasonContains: "did you mean 'alarm'")
+    }
+
+    @Test func test_greenLampCannotBeEnergisedInAlarmBecauseAStoppedServiceWouldLightIt() {
+        expectSingleError(
+            replacing("green:  { chip: gpiochip0, line: 4 }", with: "green:  { chip: gpiochip0, line: 4, energise: alarm }"),
+            line: 23, field: "systems[0].outputs.green.energise", reasonContains: "rest contact")
+    }
+
     @Test func test_gpioBackendIsRequired() {
         expectSingleError(replacing("gpio: { backend: simulated }\n", with: ""), line: 1, field: "gpio")
         expectSingleError(

@@ -146,3 +146,15 @@ struct DecimalScaleTests {
         #expect(kiloohms.siValue(raw: 420) == 420_000)
     }
 }
+
+struct SinglePrecisionTests {
+    @Test func test_float32ValuesDecodeToTheDecimalTheDeviceSent() {
+        let microfarads = RegisterField(table: .input, address: 1012, type: .f32, scale: 1e-6)
+        for sent: Float in [0.9, 0.1, 4.7, 1234.5] {
+            let words = WordOrder.abcd.split(sent.bitPattern)
+            #expect(microfarads.rawValue(from: words) == Double("\(sent)"))
+        }
+        let words = WordOrder.abcd.split(Float(0.9).bitPattern)
+        #expect(microfarads.siValue(raw: microfarads.rawValue(from: words)) == 0.9e-6)
+    }
+}

@@ -206,11 +206,31 @@ public struct LineReference: Sendable, Hashable {
     public var name: String?
     /// The line is electrically low when logically active.
     public var activeLow: Bool
+    /// In which state of the output the relay on this line is energised.
+    public var energise: RelayEnergise
 
-    public init(chip: String, offset: Int? = nil, name: String? = nil, activeLow: Bool = false) {
+    public init(
+        chip: String, offset: Int? = nil, name: String? = nil, activeLow: Bool = false,
+        energise: RelayEnergise = .normal
+    ) {
         self.chip = chip
         self.offset = offset
         self.name = name
         self.activeLow = activeLow
+        self.energise = energise
     }
+}
+
+/// When the relay on an output line is energised (the line logically active).
+///
+/// `normal` is the fail-safe wiring: the relay holds only while all is well, so a crash, a hang,
+/// a stopped service or a power loss drops it and its rest contacts show the alarm (yellow lamp
+/// lit, buzzer sounding, common alarm signalled, green dark). GPIO drivers keep the last level
+/// when a line is released, so only this wiring, not releasing the line, makes a dead service
+/// look like an alarm.
+public enum RelayEnergise: String, CaseIterable, Sendable, Hashable {
+    /// Energised while the output shows the normal state (energise-to-normal, fail-safe).
+    case normal
+    /// Energised while the output shows the alarm state (energise-to-alarm).
+    case alarm
 }

@@ -339,7 +339,7 @@ private struct ConfigurationParser {
         var marks: [String: Mark?] = [:]
         guard let mapping = value.mapping(allowedKeys: Self.outputRoles) else { return (lines, marks) }
         for role in Self.outputRoles {
-            guard let lineValue = mapping[role], let reference = lineReference(lineValue) else { continue }
+            guard let lineValue = mapping[role], let reference = lineReference(lineValue, role: role) else { continue }
             marks[role] = lineValue.mark
             switch role {
             case "green": lines.green = reference
@@ -351,12 +351,24 @@ private struct ConfigurationParser {
         return (lines, marks)
     }
 
-    func lineReference(_ value: YAMLValue) -> LineReference? {
-        guard let mapping = value.mapping(allowedKeys: ["chip", "line", "name", "active_low"]) else { return nil }
+    func lineReference(_ value: YAMLValue, role: String) -> LineReference? {
+        guard let mapping = value.mapping(allowedKeys: ["chip", "line", "name", "active_low", "energise"]) else {
+            return nil
+        }
         let chip = mapping.required("chip", "e.g. gpiochip0")?.string()
         let offset = mapping["line"]?.integer(in: 0...65535)
         let name = mapping["name"]?.string()
         let activeLow = mapping["active_low"]?.bool() ?? false
+        let energiseValue = mapping["energise"]
+        let energise = energiseValue.map { $0.choice(RelayEnergise.allCases.map { ($0.rawValue, $0) }) } ?? .normal
+        if role == "green", energise == .alarm, let energiseValue {
+            // The green lamp says "all is well": on a relay energised in alarm it would be wired
+            // through the rest contact and stay lit when the service crashes or stops.
+            energiseValue.report(
+                "must be 'normal' for green: a green lamp on a relay energised in alarm lights through the rest contact when the service stops"
+            )
+            return nil
+        }
         switch (mapping["line"], mapping["name"]) {
         case (nil, nil):
             value.report("needs 'line' (the offset on the chip) or 'name' (the line name)")
@@ -367,8 +379,8 @@ private struct ConfigurationParser {
         default:
             break
         }
-        guard let chip, offset != nil || name != nil else { return nil }
-        return LineReference(chip: chip, offset: offset, name: name, activeLow: activeLow)
+        guard let chip, offset != nil || name != nil, let energise else { return nil }
+        return LineReference(chip: chip, offset: offset, name: name, activeLow: activeLow, energise: energise)
     }
 
     // MARK: - Cross-checks

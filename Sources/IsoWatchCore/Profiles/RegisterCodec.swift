@@ -38,7 +38,13 @@ extension RegisterField {
         case .bit: return words[0] == 0 ? 0 : 1
         case .u32: return Double(wordOrder.assemble(words[0], words[1]))
         case .s32: return Double(Int32(bitPattern: wordOrder.assemble(words[0], words[1])))
-        case .f32: return Double(Float(bitPattern: wordOrder.assemble(words[0], words[1])))
+        case .f32:
+            // A float32 carries about 7 significant digits. Widening it bit for bit turns the 0.9 µF
+            // a device sent into 0.8999999761581421; the shortest decimal that reads back as the
+            // same float32 is the value the device meant.
+            let single = Float(bitPattern: wordOrder.assemble(words[0], words[1]))
+            guard single.isFinite else { return Double(single) }
+            return Double(single.description) ?? Double(single)
         }
     }
 
@@ -55,14 +61,14 @@ extension RegisterField {
     }
 
     public func siValue(raw: Double) -> Double {
-        // A decimal fraction such as 0.1 has no exact binary form: 142 × 0.1 is 14.200000000000001,
-        // but 142 / 10 is the double nearest 14.2, which is what the device meant and what a
-        // person expects to read.
-        let divisor = 1 / scale
-        if scale < 1, divisor.rounded() == divisor || abs(divisor - divisor.rounded()) < 1e-9 * divisor {
-            return raw / divisor.rounded() + offset
-        }
-        return raw * scale + offset
+        // Scales such as 0.1 A or 1e-6 F have no exact binary form: 142 × 0.1 gives
+        // 14.200000000000001. The product of the two short decimals, taken exactly and then
+        // rounded once to the nearest double, is the value the device meant (14.2).
+        let binary = raw * scale + offset
+        guard binary.isFinite, let exactRaw = Decimal(string: "\(raw)"), let exactScale = Decimal(string: "\(scale)"),
+            let exactOffset = Decimal(string: "\(offset)")
+        else { return binary }
+        return Double("\(exactRaw * exactScale + exactOffset)") ?? binary
     }
 
     /// The raw number nearest to `siValue` that the type can hold: rounded to a whole count

@@ -6,5 +6,5 @@ struct SimulatorCommand: AsyncParsableCommand {
         commandName: "isowatch-sim",
         abstract: "Simulated insulation monitors over Modbus TCP and Modbus RTU (on a pseudo-terminal).",
         discussion: "See simulator/README.md for test-bench recipes.",
-        subcommands: [ServeCommand.self, SetCommand.self, StatusCommand.self, DropConnectionsCommand.self])
+        subcommands: [ServeCommand.self, SetCommand.self, StatusCommand.self, DropConnectionsCommand.self, WaveformCommand.self])
 }
