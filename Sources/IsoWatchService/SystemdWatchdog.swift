@@ -121,8 +121,16 @@ struct SystemdWatchdogService: Service {
 
     private func feed(every period: Duration) async {
         var withheld = false
+        let started = ContinuousClock.now
         while !Task.isCancelled {
-            if let age = heartbeat.age(), age <= maximumHeartbeatAge {
+            let age = heartbeat.age()
+            if age == nil, started.duration(to: .now) <= maximumHeartbeatAge {
+                // READY=1 can come before the first tick: not yet a beat is not yet a hang, but
+                // it is no sign of life either, so no ping until the first beat.
+                try? await Task.sleep(for: period)
+                continue
+            }
+            if let age, age <= maximumHeartbeatAge {
                 if withheld {
                     logger.notice("monitor heartbeat back; feeding the systemd watchdog again")
                     withheld = false
