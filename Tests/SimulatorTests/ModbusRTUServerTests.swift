@@ -143,10 +143,13 @@ import Testing
             #expect(seconds >= wire, "at \(baud) baud")
             elapsed[baud] = seconds
         }
+        // Each exchange takes at least its own wire time (611 ms at 4800 baud, 76 ms at 38400): a
+        // lower bound only, since a loaded machine can stretch either one but never shorten it.
         let slow = try #require(elapsed[4800])
-        let fast = try #require(elapsed[38400])
-        // 8 times the divisor: 611 ms against 76 ms on the wire; allow the machine some jitter.
-        #expect(slow - fast > 0.4)
+        let slowWire = SerialLine(baud: 4800, parity: .even).exchangeSeconds(requestBytes: 8, replyBytes: 255, turnaroundSeconds: 0.002)
+        let fastWire = SerialLine(baud: 38400, parity: .even).exchangeSeconds(requestBytes: 8, replyBytes: 255, turnaroundSeconds: 0.002)
+        #expect(slowWire > 6 * fastWire)
+        #expect(slow >= slowWire)
     }
 
     @Test func test_busSurvivesTheClientClosingAndReopening() async throws {
