@@ -108,6 +108,18 @@ let package = Package(
             path: "simulator/Sources/isowatch-sim",
             swiftSettings: strict),
 
+        // Reading-to-relay latency through the whole service against the simulator (scripts/bench).
+        .executableTarget(
+            name: "isowatch-bench",
+            dependencies: [
+                "IsoWatchService", "IsoWatchCore", "IsoWatchAlarms", "IsoWatchGPIO", "IsoWatchModbus",
+                "IsoWatchSimulator",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Benchmarks/isowatch-bench",
+            swiftSettings: strict),
+
         // Shared by the test targets: starting the simulator, locating tools, temp files.
         .target(
             name: "IsoWatchTesting",

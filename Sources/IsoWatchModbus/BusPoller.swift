@@ -48,6 +48,9 @@ public struct PollOutcome: Sendable {
     public var endpoint: Transport
     public var unit: UInt8
     public var timestamp: Date
+    /// When the poller had the decoded reading (or the failure), on the monotonic clock: the
+    /// start of the reading-to-relay latency that the benchmark measures.
+    public var receivedAt: ContinuousClock.Instant
     /// From the first request to the last reply of this poll, retries included.
     public var latencySeconds: Double
     public var result: Result<DecodedReading, PollFailure>
@@ -308,7 +311,8 @@ public final class BusPoller: Sendable {
         device: PolledDevice, started: ContinuousClock.Instant, clock: ContinuousClock,
         result: Result<DecodedReading, PollFailure>
     ) {
-        let elapsed = started.duration(to: clock.now)
+        let receivedAt = clock.now
+        let elapsed = started.duration(to: receivedAt)
         let latency = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         shared.withLock { state in
             var counters = state.statistics.devices[device.id] ?? DeviceCounters()
@@ -322,8 +326,8 @@ public final class BusPoller: Sendable {
         }
         onOutcome(
             PollOutcome(
-                deviceID: device.id, endpoint: endpoint, unit: device.unit, timestamp: Date(), latencySeconds: latency,
-                result: result))
+                deviceID: device.id, endpoint: endpoint, unit: device.unit, timestamp: Date(), receivedAt: receivedAt,
+                latencySeconds: latency, result: result))
     }
 
     /// Reads every block of one device. A known-failing unit gets one attempt per block, so that

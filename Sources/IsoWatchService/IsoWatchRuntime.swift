@@ -22,17 +22,24 @@ public struct IsoWatchRuntime: Sendable {
     /// - Parameters:
     ///   - gpio: the backend for the outputs; nil chooses the one the configuration names.
     ///   - onListening: receives the HTTP port once the server accepts connections.
+    ///   - observeOutcome: sees every poll outcome on the poller's thread as it enters the
+    ///     service; for the latency benchmark, which must not change the path it measures.
     public static func make(
         configuration: Configuration,
         profiles: ProfileLibrary,
         gpio: (any GPIOBackend)? = nil,
         logger: Logger,
-        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in },
+        observeOutcome: @escaping @Sendable (PollOutcome) -> Void = { _ in }
     ) async throws -> IsoWatchRuntime {
         let backend = try gpio ?? makeBackend(configuration)
         var drivers: [String: OutputDriver] = [:]
         for system in configuration.systems {
             drivers[system.id] = try await OutputDriver.claim(system, backend: backend, logger: logger)
+        }
+        var panels: [PanelInputs] = []
+        for system in configuration.systems where !system.inputs.all.isEmpty {
+            panels.append(try await PanelInputs.claim(system, backend: backend, logger: logger))
         }
         let monitor = try SystemMonitor(configuration: configuration, drivers: drivers, logger: logger)
 
@@ -53,12 +60,15 @@ public struct IsoWatchRuntime: Sendable {
                     decode: { image, time in try profile.decode(image, at: time) }))
         }
         let pollers = endpointOrder.map { endpoint in
-            BusPoller(endpoint: endpoint, devices: devicesByEndpoint[endpoint] ?? []) { continuation.yield($0) }
+            BusPoller(endpoint: endpoint, devices: devicesByEndpoint[endpoint] ?? []) {
+                observeOutcome($0)
+                continuation.yield($0)
+            }
         }
         let heartbeat = Heartbeat()
         let readiness = Readiness(awaiting: [.monitoring, .http])
         let monitorService = MonitorService(
-            monitor: monitor, pollers: pollers, drivers: Array(drivers.values), outcomes: outcomes,
+            monitor: monitor, pollers: pollers, drivers: Array(drivers.values), panels: panels, outcomes: outcomes,
             outcomesContinuation: continuation, heartbeat: heartbeat, readiness: readiness, logger: logger)
         let http = HTTPServer.makeApplication(
             state: monitor, host: configuration.http.host, port: configuration.http.port, logger: logger,
@@ -82,7 +92,7 @@ public struct IsoWatchRuntime: Sendable {
             return try LibgpiodBackend()
         case .simulated:
             // One simulated chip for every chip the configuration names, so every line can be claimed.
-            let chips = Set(configuration.systems.flatMap { $0.outputs.all.map(\.chip) })
+            let chips = Set(configuration.systems.flatMap { $0.outputs.all.map(\.chip) + $0.inputs.all.map(\.chip) })
             return SimulatedGPIOBackend(chips: (chips.isEmpty ? ["gpiochip0"] : chips.sorted()).map { SimulatedChip(name: $0) })
         }
     }

@@ -8,6 +8,7 @@ struct MonitorService: Service {
     let monitor: SystemMonitor
     let pollers: [BusPoller]
     let drivers: [OutputDriver]
+    let panels: [PanelInputs]
     let outcomes: AsyncStream<PollOutcome>
     let outcomesContinuation: AsyncStream<PollOutcome>.Continuation
     /// Beats once per tick: the systemd watchdog is fed only while this loop comes round.
@@ -40,6 +41,9 @@ struct MonitorService: Service {
                         heartbeat.beat()
                     }
                 }
+                for panel in panels {
+                    group.addTask { [monitor] in await panel.run(monitor: monitor) }
+                }
                 for poller in pollers {
                     poller.start()
                 }
@@ -54,6 +58,9 @@ struct MonitorService: Service {
                     await poller.stop()
                 }
                 outcomesContinuation.finish()
+                for panel in panels {
+                    await panel.release()
+                }
                 group.cancelAll()
             }
             for driver in drivers {

@@ -102,14 +102,26 @@ final class OutputDriver: Sendable {
     /// last level after a release, so the alarm state is written first, not left to the release.
     func run() async {
         for await outputs in wanted {
-            for relay in relays {
+            for relay in Self.makeBeforeBreak(relays, on: { $0.isOn(in: outputs) }) {
                 await write(relay, OutputRelay.isEnergised(role: relay.role, on: relay.role.isOn(in: outputs), energise: relay.energise))
             }
         }
-        for relay in relays {
+        for relay in Self.makeBeforeBreak(relays, on: \.isOnInAlarm) {
             await write(relay, OutputRelay.alarmState(energise: relay.energise))
             await relay.line.release()
         }
+    }
+
+    /// The order of the writes of one change: every lamp, buzzer or contact that comes on before
+    /// any that goes off. The panel is written one relay at a time, so between two writes it shows
+    /// a mix of the old and the new state. Make-before-break keeps that mix an alarm indication:
+    /// on a fault, yellow, buzzer and common alarm come on while green is still lit (green and
+    /// yellow together read as an alarm), and only then green goes out; on clearing, green comes
+    /// on before yellow goes out. Break-before-make would show a dark panel for a moment, neither
+    /// normal nor alarm, which is what a dead supply looks like (IEC 60364-7-710 asks for the
+    /// fault to be signalled, never for a gap in the signal).
+    static func makeBeforeBreak(_ relays: [OutputRelay], on: (OutputRelay.Role) -> Bool) -> [OutputRelay] {
+        relays.filter { on($0.role) } + relays.filter { !on($0.role) }
     }
 
     func finish() {

@@ -21,6 +21,8 @@ actor SystemMonitor: LiveStateProvider {
         var lastError: String?
         var communicationLost = false
         var wakeUp: Duration?
+        /// The IMD's own alarm contact signals an insulation fault.
+        var contactAlarm = false
         let driver: OutputDriver?
     }
 
@@ -79,7 +81,14 @@ actor SystemMonitor: LiveStateProvider {
                 logger.notice("communication restored", metadata: ["system": "\(id)"])
                 apply(system.machine.handle(.communicationRestored, at: now), to: &system)
             }
-            apply(system.machine.handle(.reading(reading), at: now), to: &system)
+            var judged = reading
+            if system.contactAlarm {
+                // The IMD's relay is a second opinion that needs no Modbus: while it signals, the
+                // reading counts as device-flagged. It only ever adds the flag, so the contact can
+                // raise or hold an insulation alarm but never clear one the measured value raises.
+                judged.faults.insert(.insulation)
+            }
+            apply(system.machine.handle(.reading(judged), at: now), to: &system)
         case let .failure(failure):
             if system.lastError != failure.description {
                 logger.warning("poll failed", metadata: ["system": "\(id)", "error": "\(failure)"])
@@ -88,6 +97,26 @@ actor SystemMonitor: LiveStateProvider {
             checkCommunication(&system, id: id, now: now)
         }
         tracked[id] = system
+    }
+
+    /// A press on the system's panel (mute, acknowledge, test).
+    func panelEvent(system id: String, _ event: AlarmEvent) {
+        guard var system = tracked[id] else { return }
+        apply(system.machine.handle(event, at: currentTime()), to: &system)
+        tracked[id] = system
+    }
+
+    /// The IMD's alarm contact changed. It takes effect with the next reading: the alarm machine
+    /// judges insulation per reading, and with no readings at all the communication alarm is
+    /// already raised.
+    func setContactAlarm(system id: String, active: Bool) {
+        guard tracked[id] != nil, tracked[id]?.contactAlarm != active else { return }
+        tracked[id]?.contactAlarm = active
+        if active {
+            logger.warning("IMD alarm contact signals an insulation fault", metadata: ["system": "\(id)"])
+        } else {
+            logger.notice("IMD alarm contact released", metadata: ["system": "\(id)"])
+        }
     }
 
     /// Time passing: communication loss, and the alarm machine's delays.

@@ -252,6 +252,79 @@ import Testing
             line: 25, field: "systems[0].outputs.buzzer", reasonContains: "green output of systems[0]")
     }
 
+    /// The valid file with panel inputs added to systems[0] after its buzzer (line 25); the
+    /// inputs start at line 26.
+    private func withInputs(_ lines: String) -> String {
+        let indented = lines.split(separator: "\n").map { "      \($0)" }.joined(separator: "\n")
+        return replacing(
+            "buzzer: { chip: gpiochip0, line: 6, active_low: true }",
+            with: "buzzer: { chip: gpiochip0, line: 6, active_low: true }\n    inputs:\n\(indented)")
+    }
+
+    @Test func test_panelInputsParseWithDefaultDebounce() throws {
+        let configuration = try parse(
+            withInputs("""
+                mute: { chip: gpiochip0, line: 16, active_low: true }
+                test: { chip: gpiochip0, line: 17, debounce_seconds: 0.2 }
+                acknowledge: { chip: gpiochip0, name: "OR3_ACK" }
+                imd_alarm_contact: { chip: gpiochip0, line: 19 }
+                """))
+        let inputs = configuration.systems[0].inputs
+        #expect(inputs.mute == InputLineReference(chip: "gpiochip0", offset: 16, activeLow: true, debounceSeconds: 0.05))
+        #expect(inputs.test == InputLineReference(chip: "gpiochip0", offset: 17, debounceSeconds: 0.2))
+        #expect(inputs.acknowledge == InputLineReference(chip: "gpiochip0", name: "OR3_ACK"))
+        #expect(inputs.imdAlarmContact?.offset == 19 && inputs.imdAlarmContact?.activeLow == false)
+        #expect(configuration.systems[1].inputs == InputLines())
+    }
+
+    @Test func test_unknownInputKeyIsAnError() {
+        expectSingleError(
+            withInputs("silence: { chip: gpiochip0, line: 16 }"), line: 27, field: "systems[0].inputs.silence")
+        expectSingleError(
+            withInputs("mute: { chip: gpiochip0, line: 16, energise: alarm }"), line: 27,
+            field: "systems[0].inputs.mute.energise")
+    }
+
+    @Test func test_inputNeedsExactlyOneOfLineAndName() {
+        expectSingleError(
+            withInputs(#"mute: { chip: gpiochip0, line: 16, name: "M" }"#), line: 27, field: "systems[0].inputs.mute")
+        expectSingleError(withInputs("mute: { chip: gpiochip0 }"), line: 27, field: "systems[0].inputs.mute")
+    }
+
+    @Test func test_debounceIsFiveMillisecondsToTwoSeconds() throws {
+        expectSingleError(
+            withInputs("test: { chip: gpiochip0, line: 17, debounce_seconds: 0.001 }"), line: 27,
+            field: "systems[0].inputs.test.debounce_seconds", reasonContains: "0.005...2")
+        expectSingleError(
+            withInputs("test: { chip: gpiochip0, line: 17, debounce_seconds: 2.5 }"), line: 27,
+            field: "systems[0].inputs.test.debounce_seconds", reasonContains: "0.005...2")
+        let edges = try parse(
+            withInputs("""
+                mute: { chip: gpiochip0, line: 16, debounce_seconds: 0.005 }
+                test: { chip: gpiochip0, line: 17, debounce_seconds: 2 }
+                """)
+        ).systems[0].inputs
+        #expect(edges.mute?.debounceSeconds == 0.005)
+        #expect(edges.test?.debounceSeconds == 2)
+    }
+
+    @Test func test_oneGPIOLineCannotServeAnInputAndAnOutput() {
+        // Line 5 is systems[0]'s yellow output.
+        expectSingleError(
+            withInputs("mute: { chip: gpiochip0, line: 5 }"), line: 27, field: "systems[0].inputs.mute",
+            reasonContains: "yellow output of systems[0]")
+        // Two inputs on one line.
+        expectSingleError(
+            withInputs("""
+                mute: { chip: gpiochip0, line: 16 }
+                acknowledge: { chip: gpiochip0, line: 16 }
+                """), line: 28, field: "systems[0].inputs.acknowledge", reasonContains: "mute input of systems[0]")
+        // A later system's output, by name: reported where the second use is.
+        expectSingleError(
+            withInputs(#"imd_alarm_contact: { chip: gpiochip0, name: "OR4_YELLOW" }"#), line: 36,
+            field: "systems[1].outputs.yellow", reasonContains: "imd_alarm_contact input of systems[0]")
+    }
+
     @Test func test_lineReferenceNeedsExactlyOneOfLineAndName() {
         expectSingleError(
             replacing("green:  { chip: gpiochip0, line: 4 }", with: #"green:  { chip: gpiochip0, line: 4, name: "G" }"#),

@@ -63,10 +63,11 @@ public struct SystemConfiguration: Sendable, Equatable {
     public var device: DeviceConfiguration
     public var thresholds: Thresholds
     public var outputs: OutputLines
+    public var inputs: InputLines
 
     public init(
         id: String, name: String, location: String, transformer: TransformerRating, device: DeviceConfiguration,
-        thresholds: Thresholds = Thresholds(), outputs: OutputLines = OutputLines()
+        thresholds: Thresholds = Thresholds(), outputs: OutputLines = OutputLines(), inputs: InputLines = InputLines()
     ) {
         self.id = id
         self.name = name
@@ -75,6 +76,7 @@ public struct SystemConfiguration: Sendable, Equatable {
         self.device = device
         self.thresholds = thresholds
         self.outputs = outputs
+        self.inputs = inputs
     }
 }
 
@@ -233,4 +235,53 @@ public enum RelayEnergise: String, CaseIterable, Sendable, Hashable {
     case normal
     /// Energised while the output shows the alarm state (energise-to-alarm).
     case alarm
+}
+
+/// The digital inputs of one system's theatre panel; any may be absent.
+public struct InputLines: Sendable, Equatable {
+    /// Silences the buzzer; the yellow lamp stays (IEC 60364-7-710).
+    public var mute: InputLineReference?
+    /// Starts a test of the whole alarm chain.
+    public var test: InputLineReference?
+    /// Confirms the alarms were seen: silences and clears old alarms.
+    public var acknowledge: InputLineReference?
+    /// The IMD's own alarm relay, a second opinion on insulation that needs no Modbus. Active
+    /// means the contact signals an insulation alarm.
+    public var imdAlarmContact: InputLineReference?
+
+    public init(
+        mute: InputLineReference? = nil, test: InputLineReference? = nil, acknowledge: InputLineReference? = nil,
+        imdAlarmContact: InputLineReference? = nil
+    ) {
+        self.mute = mute
+        self.test = test
+        self.acknowledge = acknowledge
+        self.imdAlarmContact = imdAlarmContact
+    }
+
+    /// The configured lines, in the order mute, test, acknowledge, IMD alarm contact.
+    public var all: [InputLineReference] {
+        [mute, test, acknowledge, imdAlarmContact].compactMap { $0 }
+    }
+}
+
+/// A GPIO input line: a panel button or a potential-free contact.
+public struct InputLineReference: Sendable, Hashable {
+    /// `gpiochip0`, or a path such as `/dev/gpiochip0`.
+    public var chip: String
+    /// Exactly one of `offset` and `name` is set.
+    public var offset: Int?
+    public var name: String?
+    /// A low electrical level means active (pressed, or the contact signalling).
+    public var activeLow: Bool
+    /// How long a new level must hold before it counts.
+    public var debounceSeconds: Double
+
+    public init(chip: String, offset: Int? = nil, name: String? = nil, activeLow: Bool = false, debounceSeconds: Double = 0.05) {
+        self.chip = chip
+        self.offset = offset
+        self.name = name
+        self.activeLow = activeLow
+        self.debounceSeconds = debounceSeconds
+    }
 }

@@ -58,6 +58,7 @@ private struct ConfigurationParser {
         var unitMark: Mark?
         var transportMark: Mark?
         var outputMarks: [String: Mark?]
+        var inputMarks: [String: Mark?] = [:]
     }
 
     mutating func configuration(_ root: YAMLValue, extraErrors: inout [ConfigurationError]) -> Configuration? {
@@ -122,7 +123,7 @@ private struct ConfigurationParser {
     func system(_ value: YAMLValue) -> Located? {
         guard
             let mapping = value.mapping(allowedKeys: [
-                "id", "name", "location", "transformer", "device", "thresholds", "outputs",
+                "id", "name", "location", "transformer", "device", "thresholds", "outputs", "inputs",
             ])
         else { return nil }
         let id = mapping.required("id").flatMap { idValue -> String? in
@@ -148,15 +149,16 @@ private struct ConfigurationParser {
             )
         }
         let (outputs, outputMarks) = mapping["outputs"].map(self.outputs) ?? (OutputLines(), [:])
+        let (inputs, inputMarks) = mapping["inputs"].map(self.inputs) ?? (InputLines(), [:])
 
         guard let id, let name, let transformer, let device else { return nil }
         return Located(
             system: SystemConfiguration(
                 id: id, name: name, location: location, transformer: transformer, device: device.configuration,
-                thresholds: thresholds, outputs: outputs),
+                thresholds: thresholds, outputs: outputs, inputs: inputs),
             path: value.path, line: mapping["id"]?.mark?.line ?? value.mark?.line ?? 0, idMark: mapping["id"]?.mark,
             unitMark: device.unitMark,
-            transportMark: device.transportMark, outputMarks: outputMarks)
+            transportMark: device.transportMark, outputMarks: outputMarks, inputMarks: inputMarks)
     }
 
     func transformer(_ value: YAMLValue) -> TransformerRating? {
@@ -383,6 +385,50 @@ private struct ConfigurationParser {
         return LineReference(chip: chip, offset: offset, name: name, activeLow: activeLow, energise: energise)
     }
 
+    static let inputRoles = ["mute", "test", "acknowledge", "imd_alarm_contact"]
+
+    func inputs(_ value: YAMLValue) -> (InputLines, [String: Mark?]) {
+        var lines = InputLines()
+        var marks: [String: Mark?] = [:]
+        guard let mapping = value.mapping(allowedKeys: Self.inputRoles) else { return (lines, marks) }
+        for role in Self.inputRoles {
+            guard let lineValue = mapping[role], let reference = inputLineReference(lineValue) else { continue }
+            marks[role] = lineValue.mark
+            switch role {
+            case "mute": lines.mute = reference
+            case "test": lines.test = reference
+            case "acknowledge": lines.acknowledge = reference
+            default: lines.imdAlarmContact = reference
+            }
+        }
+        return (lines, marks)
+    }
+
+    func inputLineReference(_ value: YAMLValue) -> InputLineReference? {
+        guard let mapping = value.mapping(allowedKeys: ["chip", "line", "name", "active_low", "debounce_seconds"]) else {
+            return nil
+        }
+        let chip = mapping.required("chip", "e.g. gpiochip0")?.string()
+        let offset = mapping["line"]?.integer(in: 0...65535)
+        let name = mapping["name"]?.string()
+        let activeLow = mapping["active_low"]?.bool() ?? false
+        // Contacts bounce for a few milliseconds, so less than 5 ms would pass bounces on as
+        // presses; a debounce beyond 2 s would make a press feel lost and delay the IMD contact.
+        let debounce = mapping["debounce_seconds"].map { $0.number(in: 0.005...2, unit: "s") } ?? 0.05
+        switch (mapping["line"], mapping["name"]) {
+        case (nil, nil):
+            value.report("needs 'line' (the offset on the chip) or 'name' (the line name)")
+            return nil
+        case (_?, _?):
+            value.report("needs exactly one of 'line' and 'name', not both")
+            return nil
+        default:
+            break
+        }
+        guard let chip, offset != nil || name != nil, let debounce else { return nil }
+        return InputLineReference(chip: chip, offset: offset, name: name, activeLow: activeLow, debounceSeconds: debounce)
+    }
+
     // MARK: - Cross-checks
 
     func crossCheck(_ systems: [Located]) {
@@ -413,26 +459,60 @@ private struct ConfigurationParser {
                     "\(serial.device) is set to \(first.system.device.transport) by \(first.path) ('\(first.system.id)'); one serial bus has one line setting, got \(device.transport)"
                 )
             }
-            for role in Self.outputRoles {
-                guard let reference = line(current.system.outputs, role) else { continue }
-                for other in systems[...index] {
-                    for otherRole in Self.outputRoles {
-                        if other.path == current.path, Self.outputRoles.firstIndex(of: otherRole)! >= Self.outputRoles.firstIndex(of: role)! {
-                            continue
-                        }
-                        guard let otherReference = line(other.system.outputs, otherRole),
-                            otherReference.chip == reference.chip,
-                            (reference.offset != nil && otherReference.offset == reference.offset)
-                                || (reference.name != nil && otherReference.name == reference.name)
-                        else { continue }
-                        let lineName = reference.offset.map { "line \($0)" } ?? "line '\(reference.name ?? "")'"
-                        diagnostics.report(
-                            "\(current.path).outputs.\(role)", at: current.outputMarks[role] ?? nil,
-                            "\(reference.chip) \(lineName) is already the \(otherRole) output of \(other.path) ('\(other.system.id)'); one line cannot drive two outputs"
-                        )
-                    }
+            let currentLines = gpioLines(of: current)
+            for (position, entry) in currentLines.enumerated() {
+                let candidates = systems[..<index].flatMap { other in gpioLines(of: other).map { (other, $0) } }
+                    + currentLines[..<position].map { (current, $0) }
+                for (other, otherEntry) in candidates {
+                    guard otherEntry.chip == entry.chip,
+                        (entry.offset != nil && otherEntry.offset == entry.offset)
+                            || (entry.name != nil && otherEntry.name == entry.name)
+                    else { continue }
+                    let lineName = entry.offset.map { "line \($0)" } ?? "line '\(entry.name ?? "")'"
+                    diagnostics.report(
+                        "\(current.path).\(entry.section).\(entry.role)", at: entry.mark,
+                        "\(entry.chip) \(lineName) is already the \(otherEntry.role) \(otherEntry.kind) of \(other.path) ('\(other.system.id)'); one line cannot serve two roles"
+                    )
                 }
             }
+        }
+    }
+
+    /// A GPIO line of a system, output or input, for the check that no line is used twice.
+    struct GPIOLineUse {
+        var section: String
+        var kind: String
+        var role: String
+        var chip: String
+        var offset: Int?
+        var name: String?
+        var mark: Mark?
+    }
+
+    func gpioLines(of system: Located) -> [GPIOLineUse] {
+        let outputs = Self.outputRoles.compactMap { role -> GPIOLineUse? in
+            line(system.system.outputs, role).map {
+                GPIOLineUse(
+                    section: "outputs", kind: "output", role: role, chip: $0.chip, offset: $0.offset, name: $0.name,
+                    mark: system.outputMarks[role] ?? nil)
+            }
+        }
+        let inputs = Self.inputRoles.compactMap { role -> GPIOLineUse? in
+            inputLine(system.system.inputs, role).map {
+                GPIOLineUse(
+                    section: "inputs", kind: "input", role: role, chip: $0.chip, offset: $0.offset, name: $0.name,
+                    mark: system.inputMarks[role] ?? nil)
+            }
+        }
+        return outputs + inputs
+    }
+
+    func inputLine(_ inputs: InputLines, _ role: String) -> InputLineReference? {
+        switch role {
+        case "mute": return inputs.mute
+        case "test": return inputs.test
+        case "acknowledge": return inputs.acknowledge
+        default: return inputs.imdAlarmContact
         }
     }
 

@@ -45,6 +45,9 @@ public struct SimulatedOutputChange: Sendable, Hashable {
     public var electricalHigh: Bool
     /// The backend's clock when the change happened.
     public var atSeconds: Double
+    /// The monotonic instant of the change, whatever the backend's timing: comparable with
+    /// instants taken elsewhere in the process (a poll's `receivedAt`), for latency measurements.
+    public var instant: ContinuousClock.Instant
 }
 
 /// What a simulated line is doing now.
@@ -385,7 +388,7 @@ public final class SimulatedGPIOBackend: GPIOBackend {
         state.changes.append(
             SimulatedOutputChange(
                 index: state.changes.count, address: address, consumer: consumer, kind: kind, active: active,
-                electricalHigh: electricalHigh, atSeconds: now(in: state)))
+                electricalHigh: electricalHigh, atSeconds: now(in: state), instant: .now))
     }
 
     private func settleDebouncers() {
