@@ -277,7 +277,9 @@ public final class BusPoller: Sendable {
             report(device: device, started: started, clock: clock, result: result)
             let succeeded = if case .success = result { true } else { false }
             reschedule(&schedules[index], device: device, success: succeeded, now: clock.now)
-            if !connection.isConnected {
+            // Only a broken link waits for the reconnect backoff; a connection closed on purpose to
+            // drop a late reply is reopened for the next request straight away.
+            if case let .failure(.communication(error)) = result, error.needsReconnect {
                 linkRetryAt = clock.now + .seconds(backoff.reconnectDelay(afterFailures: max(1, linkFailures)))
             }
         }
@@ -360,9 +362,8 @@ public final class BusPoller: Sendable {
                         case .linkLost, .connectFailed, .other: counters.linkErrors += 1
                         }
                     }
+                    resynchronise(connection, after: error)
                     if error.needsReconnect || !Self.isWorthRetrying(error) { break }
-                    // A late reply to this request must not be read as the answer to the retry.
-                    connection.flush()
                 }
             }
             if !succeeded {
@@ -373,6 +374,25 @@ public final class BusPoller: Sendable {
             return .success(try device.decode(image, Date()))
         } catch {
             return .failure(.decoding(String(describing: error)))
+        }
+    }
+
+    /// After a timeout or a damaged reply the link may still carry a late answer, which would
+    /// be read as the answer to the next request: the retry's, or on a gateway the next unit's,
+    /// turning one silent unit into a false communication alarm for its neighbours. A TCP stream
+    /// is resynchronised only by a new connection (a gateway may answer "target failed to
+    /// respond" after our timeout, whenever it likes); a serial line by discarding what is
+    /// pending, since a late RTU reply is over within a frame time.
+    private func resynchronise(_ connection: ModbusConnection, after error: ModbusError) {
+        switch error {
+        case .timeout, .malformedReply:
+            if case .tcp = endpoint {
+                connection.close()
+            } else {
+                connection.flush()
+            }
+        case .exception, .linkLost, .connectFailed, .other:
+            break
         }
     }
 

@@ -21,6 +21,9 @@ actor SystemMonitor: LiveStateProvider {
         var lastError: String?
         var communicationLost = false
         var wakeUp: Duration?
+        /// Sleeps until `wakeUp` and then runs the machine's due rules, so that a response or
+        /// release delay ends when it ends and not at the next periodic tick.
+        var wakeUpTask: Task<Void, Never>?
         /// The IMD's own alarm contact signals an insulation fault.
         var contactAlarm = false
         let driver: OutputDriver?
@@ -125,11 +128,23 @@ actor SystemMonitor: LiveStateProvider {
         for id in order {
             guard var system = tracked[id] else { continue }
             checkCommunication(&system, id: id, now: now)
-            if let wakeUp = system.wakeUp, wakeUp <= now.monotonic {
-                system.wakeUp = nil
-                apply(system.machine.handle(.tick, at: now), to: &system)
-            }
+            runDueRules(&system, now: now)
             tracked[id] = system
+        }
+    }
+
+    /// The machine asked to be woken now (or earlier: a late timer is harmless, the machine
+    /// applies what is due in order).
+    private func wake(_ id: String) {
+        guard var system = tracked[id] else { return }
+        runDueRules(&system, now: currentTime())
+        tracked[id] = system
+    }
+
+    private func runDueRules(_ system: inout Tracked, now: AlarmTime) {
+        if let wakeUp = system.wakeUp, wakeUp <= now.monotonic {
+            system.wakeUp = nil
+            apply(system.machine.handle(.tick, at: now), to: &system)
         }
     }
 
@@ -154,7 +169,15 @@ actor SystemMonitor: LiveStateProvider {
                 if recentRecords.count > 1000 { recentRecords.removeFirst(recentRecords.count - 1000) }
                 logger.notice("\(record.logSummary)", metadata: ["system": "\(system.configuration.id)"])
             case let .wakeUp(at):
+                // Each wake-up replaces the one before (the machine's contract).
                 system.wakeUp = at
+                system.wakeUpTask?.cancel()
+                let id = system.configuration.id
+                let deadline = origin + at
+                system.wakeUpTask = Task { [weak self] in
+                    guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
+                    await self?.wake(id)
+                }
             }
         }
     }

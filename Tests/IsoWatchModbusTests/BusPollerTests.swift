@@ -214,3 +214,40 @@ struct DamagedReplyTests {
         #expect((counters?.timeouts ?? 0) + (counters?.malformedReplies ?? 0) == 1)
     }
 }
+
+/// A gateway answers for an absent unit only after the client has given up (exception 0x0B after
+/// its own timeout). That late reply must never be taken for the next unit's answer.
+@Suite(.serialized)
+struct LateReplyTests {
+    @Test func test_lateReplyForATimedOutUnitDoesNotFailItsNeighbours() async throws {
+        let healthy = DeviceState(values: [.insulationResistanceOhms: MeasuredValue(400_000)])
+        let simulator = try TestSimulator(
+            tcpUnits: [
+                UnitDescription(unit: 1, profileID: "acrel-aim-m10", state: healthy),
+                UnitDescription(unit: 2, profileID: "acrel-aim-m10", state: healthy),
+            ],
+            // Later than the poller's 0.2 s timeout, earlier than its next request would time out.
+            absentUnitReply: .gatewayException(afterSeconds: 0.3))
+        defer { simulator.stop() }
+        let profile = ThirdPartyServerTests.profiles["acrel-aim-m10"]!
+        let recorder = BusPollerTests.Recorder()
+        let poller = BusPoller(
+            endpoint: .tcp(host: "127.0.0.1", port: Int(simulator.tcpPort)),
+            devices: [1, 3, 2].map { unit in
+                PolledDevice(
+                    id: "unit\(unit)", unit: unit, blocks: profile.readBlocks(), pollIntervalSeconds: 0.5,
+                    timeoutSeconds: 0.2, retries: 0, decode: { image, time in try profile.decode(image, at: time) })
+            },
+            backoff: BackoffPolicy(unitMaximumSeconds: 0.5),
+            onOutcome: recorder.record)
+        poller.start()
+        try await Task.sleep(for: .seconds(4))
+        await poller.stop()
+
+        #expect(!recorder.failures("unit3").isEmpty)
+        #expect(recorder.failures("unit1") == [])
+        #expect(recorder.failures("unit2") == [])
+        #expect(recorder.successes("unit1") >= 4)
+        #expect(recorder.successes("unit2") >= 4)
+    }
+}

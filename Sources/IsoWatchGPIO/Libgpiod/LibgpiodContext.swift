@@ -32,6 +32,7 @@ final class LibgpiodContext {
 
     func requestInput(_ configuration: InputLineConfiguration, broadcaster: EdgeBroadcaster) throws(GPIOError) -> UInt64 {
         let address = configuration.address
+        let threadName = Self.edgeThreadName(address)
         let line = try findLine(address)
         var flags = configuration.activeLow ? Int32(GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW) : 0
         switch configuration.bias {
@@ -43,26 +44,23 @@ final class LibgpiodContext {
         let result = gpiod_line_request_both_edges_events_flags(line, configuration.label, flags)
         let code = isowatch_gpiod_errno()
         guard result == 0 else { throw requestError(address, line: line, errorCode: code) }
+        // From here on every failure gives the line back.
+        var kept = false
+        defer { if !kept { gpiod_line_release(line) } }
 
         let initialValue = gpiod_line_get_value(line)
         let readCode = isowatch_gpiod_errno()
         let eventDescriptor = gpiod_line_event_get_fd(line)
         let descriptorCode = isowatch_gpiod_errno()
         guard initialValue >= 0, eventDescriptor >= 0 else {
-            gpiod_line_release(line)
             let reason = errnoText(initialValue < 0 ? readCode : descriptorCode)
             throw .ioFailed(address, operation: "initial read", reason: reason)
         }
-        let watcher: EdgeWatcher
-        do {
-            watcher = try EdgeWatcher(
-                eventDescriptor: eventDescriptor, initialLevel: initialValue == 1,
-                debounceSeconds: configuration.debounceSeconds, broadcaster: broadcaster,
-                threadName: "gpio-in-\(address.offset.map(String.init) ?? address.name ?? "")")
-        } catch {
-            gpiod_line_release(line)
-            throw error
-        }
+        let watcher = try EdgeWatcher(
+            eventDescriptor: eventDescriptor, initialLevel: initialValue == 1,
+            debounceSeconds: configuration.debounceSeconds, broadcaster: broadcaster,
+            threadName: threadName)
+        kept = true
         return store(ClaimedLine(handle: line, address: address, watcher: watcher, broadcaster: broadcaster))
     }
 
@@ -102,6 +100,14 @@ final class LibgpiodContext {
         nextLineID += 1
         lines[lineID] = line
         return lineID
+    }
+
+    /// Kept out of line on purpose: switching over `LineAddress.selector` inlined into
+    /// `requestInput` crashes Swift 6.3.1's optimiser in -O builds ("Found outside of lifetime
+    /// use", SIL ownership verifier), which broke every release build that links this module.
+    @inline(never)
+    private static func edgeThreadName(_ address: LineAddress) -> String {
+        "gpio-in-" + (address.offset.map { String($0) } ?? address.name ?? "")
     }
 
     private func findLine(_ address: LineAddress) throws(GPIOError) -> OpaquePointer {
