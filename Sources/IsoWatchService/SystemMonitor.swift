@@ -35,7 +35,6 @@ actor SystemMonitor: LiveStateProvider {
     private let origin: ContinuousClock.Instant
     private let logger: Logger
     private let communicationLossAfter: [String: Duration]
-    private var recentRecords: [AlarmRecord] = []
 
     init(configuration: Configuration, drivers: [String: OutputDriver], logger: Logger) throws {
         origin = clock.now
@@ -165,8 +164,7 @@ actor SystemMonitor: LiveStateProvider {
             case let .setOutputs(outputs):
                 system.driver?.submit(outputs)
             case let .record(record):
-                recentRecords.append(record)
-                if recentRecords.count > 1000 { recentRecords.removeFirst(recentRecords.count - 1000) }
+                // The log (journald in deployment) is the event record until the durable journal.
                 logger.notice("\(record.logSummary)", metadata: ["system": "\(system.configuration.id)"])
             case let .wakeUp(at):
                 // Each wake-up replaces the one before (the machine's contract).
@@ -187,10 +185,6 @@ actor SystemMonitor: LiveStateProvider {
     func systems() -> [SystemStatus] {
         let now = currentTime()
         return order.compactMap { id in tracked[id].map { status(of: $0, now: now) } }
-    }
-
-    func outputs(of id: String) -> AlarmOutputs? {
-        tracked[id]?.machine.outputs
     }
 
     private func status(of system: Tracked, now: AlarmTime) -> SystemStatus {
