@@ -357,10 +357,7 @@ private struct ConfigurationParser {
         guard let mapping = value.mapping(allowedKeys: ["chip", "line", "name", "active_low", "energise"]) else {
             return nil
         }
-        let chip = mapping.required("chip", "e.g. gpiochip0")?.string()
-        let offset = mapping["line"]?.integer(in: 0...65535)
-        let name = mapping["name"]?.string()
-        let activeLow = mapping["active_low"]?.bool() ?? false
+        let location = lineWhere(mapping, value)
         let energiseValue = mapping["energise"]
         let energise = energiseValue.map { $0.choice(RelayEnergise.allCases.map { ($0.rawValue, $0) }) } ?? .normal
         if role == "green", energise == .alarm, let energiseValue {
@@ -371,6 +368,18 @@ private struct ConfigurationParser {
             )
             return nil
         }
+        guard let location, let energise else { return nil }
+        return LineReference(
+            chip: location.chip, offset: location.offset, name: location.name, activeLow: location.activeLow, energise: energise)
+    }
+
+    /// Where a line is, the same for outputs and inputs: a chip, exactly one of `line` (offset)
+    /// and `name`, and `active_low`. Nil when something is missing or wrong (already reported).
+    func lineWhere(_ mapping: YAMLMapping, _ value: YAMLValue) -> (chip: String, offset: Int?, name: String?, activeLow: Bool)? {
+        let chip = mapping.required("chip", "e.g. gpiochip0")?.string()
+        let offset = mapping["line"]?.integer(in: 0...65535)
+        let name = mapping["name"]?.string()
+        let activeLow = mapping["active_low"]?.bool() ?? false
         switch (mapping["line"], mapping["name"]) {
         case (nil, nil):
             value.report("needs 'line' (the offset on the chip) or 'name' (the line name)")
@@ -381,8 +390,8 @@ private struct ConfigurationParser {
         default:
             break
         }
-        guard let chip, offset != nil || name != nil, let energise else { return nil }
-        return LineReference(chip: chip, offset: offset, name: name, activeLow: activeLow, energise: energise)
+        guard let chip, offset != nil || name != nil else { return nil }
+        return (chip, offset, name, activeLow)
     }
 
     static let inputRoles = ["mute", "test", "acknowledge", "imd_alarm_contact"]
@@ -408,25 +417,14 @@ private struct ConfigurationParser {
         guard let mapping = value.mapping(allowedKeys: ["chip", "line", "name", "active_low", "debounce_seconds"]) else {
             return nil
         }
-        let chip = mapping.required("chip", "e.g. gpiochip0")?.string()
-        let offset = mapping["line"]?.integer(in: 0...65535)
-        let name = mapping["name"]?.string()
-        let activeLow = mapping["active_low"]?.bool() ?? false
+        let location = lineWhere(mapping, value)
         // Contacts bounce for a few milliseconds, so less than 5 ms would pass bounces on as
         // presses; a debounce beyond 2 s would make a press feel lost and delay the IMD contact.
         let debounce = mapping["debounce_seconds"].map { $0.number(in: 0.005...2, unit: "s") } ?? 0.05
-        switch (mapping["line"], mapping["name"]) {
-        case (nil, nil):
-            value.report("needs 'line' (the offset on the chip) or 'name' (the line name)")
-            return nil
-        case (_?, _?):
-            value.report("needs exactly one of 'line' and 'name', not both")
-            return nil
-        default:
-            break
-        }
-        guard let chip, offset != nil || name != nil, let debounce else { return nil }
-        return InputLineReference(chip: chip, offset: offset, name: name, activeLow: activeLow, debounceSeconds: debounce)
+        guard let location, let debounce else { return nil }
+        return InputLineReference(
+            chip: location.chip, offset: location.offset, name: location.name, activeLow: location.activeLow,
+            debounceSeconds: debounce)
     }
 
     // MARK: - Cross-checks
