@@ -16,6 +16,9 @@ let package = Package(
     products: [
         .executable(name: "isowatch", targets: ["isowatch"]),
         .executable(name: "isowatch-sim", targets: ["isowatch-sim"]),
+        // For Fuzz/Package.swift (libFuzzer harnesses built apart from this package).
+        .library(name: "IsoWatchFuzzable", targets: ["IsoWatchCore", "IsoWatchModbus", "IsoWatchEstimator"]),
+        .library(name: "IsoWatchSimulatorLibrary", targets: ["IsoWatchSimulator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -25,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
     ],
     targets: [
         // System libraries. Only IsoWatchModbus imports CModbus, only IsoWatchGPIO imports CGPIOD.
@@ -64,17 +70,24 @@ let package = Package(
         .target(
             name: "IsoWatchHTTP",
             dependencies: [
-                "IsoWatchCore",
+                "IsoWatchCore", "IsoWatchStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
             ],
+            resources: [.copy("Resources")],
             swiftSettings: strict),
         // Composition: configuration → pollers → alarms → outputs and live state.
         .target(
             name: "IsoWatchService",
             dependencies: [
                 "IsoWatchCore", "IsoWatchAlarms", "IsoWatchModbus", "IsoWatchGPIO", "IsoWatchHTTP", "CSystemd",
+                "IsoWatchEstimator", "IsoWatchStore", "IsoWatchBMS",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -82,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "isowatch",
             dependencies: [
-                "IsoWatchService", "IsoWatchCore", "IsoWatchModbus",
+                "IsoWatchService", "IsoWatchCore", "IsoWatchModbus", "IsoWatchHTTP", "IsoWatchEstimator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -120,6 +133,45 @@ let package = Package(
             path: "Benchmarks/isowatch-bench",
             swiftSettings: strict),
 
+        // MARK: further library and executable targets (insert new blocks directly below this line)
+        // Scale benchmark, isowatch's side of the Modbus throughput comparison (scripts/bench-scale).
+        .executableTarget(
+            name: "isowatch-scale",
+            dependencies: ["IsoWatchCore", "IsoWatchModbus"],
+            path: "Benchmarks/isowatch-scale",
+            exclude: ["modbus_loop.c", "scale.py", "pymodbus_loop.py"],
+            swiftSettings: strict),
+        // The adaptive-pulse estimator: pure Swift, no clock, no I/O (issue 4).
+        .target(name: "IsoWatchEstimator", swiftSettings: strict),
+        // Estimator accuracy, response time, immunity and cost against the simulator (scripts/bench-estimator).
+        .executableTarget(
+            name: "isowatch-estimator-bench",
+            dependencies: ["IsoWatchEstimator", "IsoWatchSimulator"],
+            path: "Benchmarks/isowatch-estimator-bench",
+            swiftSettings: strict),
+        // History and the event journal in SQLite (GRDB, WAL); its writer runs on a thread it owns.
+        .target(
+            name: "IsoWatchStore",
+            dependencies: ["IsoWatchCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
+        // The Modbus TCP server for the building management system (libmodbus, on a thread it owns).
+        .target(
+            name: "IsoWatchBMS",
+            dependencies: ["CModbus", "IsoWatchCore"],
+            swiftSettings: strict),
+        // Appends journal entries in bursts and prints each id once stored: the kill -9 test's child.
+        .executableTarget(
+            name: "isowatch-journal-probe",
+            dependencies: ["IsoWatchStore"],
+            path: "Tests/JournalProbe",
+            swiftSettings: strict),
+        // History query time and database growth per system and day (scripts/bench-store).
+        .executableTarget(
+            name: "isowatch-store-bench",
+            dependencies: ["IsoWatchStore", "IsoWatchCore"],
+            path: "Benchmarks/isowatch-store-bench",
+            swiftSettings: strict),
+
         // Shared by the test targets: starting the simulator, locating tools, temp files.
         .target(
             name: "IsoWatchTesting",
@@ -138,15 +190,30 @@ let package = Package(
         .testTarget(
             name: "IsoWatchModbusTests", dependencies: ["IsoWatchModbus", "IsoWatchTesting", "IsoWatchSimulator"],
             swiftSettings: strict),
-        .testTarget(name: "IsoWatchGPIOTests", dependencies: ["IsoWatchGPIO"], swiftSettings: strict),
+        .testTarget(name: "IsoWatchGPIOTests", dependencies: ["IsoWatchGPIO", "IsoWatchSimulator"], swiftSettings: strict),
         .testTarget(name: "SimulatorTests", dependencies: ["IsoWatchSimulator", "IsoWatchTesting"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
                 "IsoWatchService", "IsoWatchTesting", "IsoWatchSimulator", "IsoWatchGPIO", "IsoWatchCore",
+                "IsoWatchAlarms", "IsoWatchHTTP",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ],
+            swiftSettings: strict),
+        // MARK: further test targets (insert new blocks directly below this line)
+        .testTarget(
+            name: "IsoWatchServiceTests", dependencies: ["IsoWatchService", "IsoWatchCore", "IsoWatchTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "IsoWatchEstimatorTests",
+            dependencies: [
+                "IsoWatchEstimator", "IsoWatchSimulator", "IsoWatchTesting",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "IsoWatchStoreTests", dependencies: ["IsoWatchStore", "IsoWatchCore", "IsoWatchTesting"],
             swiftSettings: strict),
     ]
 )

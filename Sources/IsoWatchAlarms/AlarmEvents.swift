@@ -17,6 +17,11 @@ public enum AlarmEvent: Sendable, Equatable {
     case acknowledge(user: String)
     /// The test button (or the API) started a test of the IMD and the alarm chain.
     case testStarted(user: String?)
+    /// The IMD's own self-test was started through its profile (by the test button, the API or
+    /// the automatic function test). Until `.testFinished` its insulation verdicts are the fault
+    /// the test simulates, and the stale timer waits: the device is checking its measuring circuit.
+    /// It lights nothing by itself; the caller bounds it with a timeout that ends in a failure.
+    case deviceTestStarted
     /// The device reported the outcome of its self-test.
     case testFinished(passed: Bool)
 }

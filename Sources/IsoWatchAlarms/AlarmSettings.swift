@@ -116,6 +116,9 @@ public struct AlarmSettings: Sendable, Equatable {
     public var reAlarmInterval: Duration?
     /// How long the test button lights the yellow lamp and sounds the buzzer.
     public var testDuration: Duration
+    /// A device self-test (`.deviceTestStarted`) without a result by then has failed; until
+    /// then the stale timer waits for it.
+    public var deviceTestTimeout: Duration
     /// Cleared, unacknowledged episodes kept in memory; the journal keeps all of them. Only the
     /// oldest are dropped, and only when someone has ignored this many.
     public var maximumOldAlarms: Int
@@ -130,8 +133,10 @@ public struct AlarmSettings: Sendable, Equatable {
         staleAfter: Duration = .seconds(15),
         reAlarmInterval: Duration? = .seconds(15 * 60),
         testDuration: Duration = .seconds(5),
-        maximumOldAlarms: Int = 100
+        maximumOldAlarms: Int = 100,
+        deviceTestTimeout: Duration = .seconds(60)
     ) {
+        self.deviceTestTimeout = deviceTestTimeout
         self.insulation = insulation
         self.insulationPrewarning = insulationPrewarning
         self.overload = overload
@@ -211,6 +216,7 @@ public struct AlarmSettings: Sendable, Equatable {
         if staleAfter <= .zero { problems.append("stale time must be positive") }
         if let reAlarmInterval, reAlarmInterval <= .zero { problems.append("re-alarm time must be positive") }
         if testDuration <= .zero { problems.append("test duration must be positive") }
+        if deviceTestTimeout <= .zero { problems.append("device self-test timeout must be positive") }
         if maximumOldAlarms < 1 { problems.append("at least one old alarm must be kept") }
         return problems
     }

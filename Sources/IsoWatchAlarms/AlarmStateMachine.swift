@@ -36,6 +36,13 @@ public struct AlarmStateMachine: Sendable {
     private var active: [AlarmCondition: AlarmEpisode] = [:]
     private var silencedSince: Duration?
     private var test: TestRun?
+    /// The device's own self-test is running (`.deviceTestStarted` until `.testFinished`), and
+    /// when it times out.
+    private var deviceTestEndsAt: Duration?
+    private var deviceTesting: Bool { deviceTestEndsAt != nil }
+    /// A test (the panel's lamp test or the device's self-test) makes the IMD's insulation
+    /// verdicts meaningless while it runs, so none counts as fresh and the stale timer waits.
+    private var insulationUnderTest: Bool { test != nil || deviceTesting }
     private var lastFreshInsulation: Duration
     private var hasSeenFreshInsulation = false
     private var lastUpdateCounter: UInt32?
@@ -97,16 +104,20 @@ public struct AlarmStateMachine: Sendable {
 
     public var testInProgress: Bool { test != nil }
 
+    /// The device is testing itself: its insulation verdicts are ignored and the stale timer waits.
+    public var deviceTestInProgress: Bool { deviceTesting }
+
     /// The next instant at which time alone changes something, if any.
     public var nextDeadline: Duration? {
         var candidates: [Duration] = []
         for (condition, tracker) in trackers {
             if let deadline = tracker.deadline(settings.delays(for: condition)) { candidates.append(deadline) }
         }
-        if let stale = trackers[.staleData], !stale.isActive, stale.pendingSince == nil {
+        if !insulationUnderTest, let stale = trackers[.staleData], !stale.isActive, stale.pendingSince == nil {
             candidates.append(lastFreshInsulation + settings.staleAfter)
         }
         if let test { candidates.append(test.endsAt) }
+        if let deviceTestEndsAt { candidates.append(deviceTestEndsAt) }
         if !silencedConditions.isEmpty, let silencedSince, let interval = settings.reAlarmInterval {
             candidates.append(silencedSince + interval)
         }
@@ -148,7 +159,8 @@ public struct AlarmStateMachine: Sendable {
             let isNew = reading.updateCounter == nil || reading.updateCounter != lastUpdateCounter
             lastUpdateCounter = reading.updateCounter
             let assessment = settings.assess(
-                reading, isNewMeasurement: isNew, insulationUnderTest: test != nil, judgedByValueBefore: judgedByValue)
+                reading, isNewMeasurement: isNew, insulationUnderTest: insulationUnderTest,
+                judgedByValueBefore: judgedByValue)
             judgedByValue.formUnion(assessment.judgedByValue)
             for (condition, observation) in assessment.observations.sorted(by: { $0.key < $1.key }) {
                 observe(condition, observation.evidence, values: observation.values, at: stamp)
@@ -172,7 +184,14 @@ public struct AlarmStateMachine: Sendable {
         case .testStarted(let user):
             test = TestRun(user: user, endsAt: stamp.monotonic + settings.testDuration, buzzerSilenced: false)
             records.append(AlarmRecord(time: stamp, kind: .testStarted(user: user)))
+        case .deviceTestStarted:
+            if deviceTestEndsAt == nil { deviceTestEndsAt = stamp.monotonic + settings.deviceTestTimeout }
         case .testFinished(let passed):
+            if deviceTesting {
+                deviceTestEndsAt = nil
+                // The stale time starts again: during the test no value could be fresh.
+                lastFreshInsulation = max(lastFreshInsulation, stamp.monotonic)
+            }
             records.append(AlarmRecord(time: stamp, kind: .selfTestResult(passed: passed)))
             observe(.selfTestFailed, passed ? .released : .violating, at: stamp)
         }
@@ -182,8 +201,25 @@ public struct AlarmStateMachine: Sendable {
     /// moment the outputs actually change.
     private mutating func settle(at instant: Duration, stamp: AlarmTime, records: inout [AlarmRecord]) {
         let asOf = stamp.rewound(to: instant)
-        let isStale = instant - lastFreshInsulation >= settings.staleAfter
-        observe(.staleData, isStale ? .violating : .released, at: asOf)
+        if let ends = deviceTestEndsAt, ends <= instant {
+            // No result in time: a device that cannot finish its self-test has failed it.
+            deviceTestEndsAt = nil
+            lastFreshInsulation = max(lastFreshInsulation, ends)
+            records.append(AlarmRecord(time: stamp, kind: .selfTestResult(passed: false)))
+            observe(.selfTestFailed, .violating, at: asOf)
+        }
+        // A test that ends now ends before freshness is judged, so the stale time restarts at
+        // its end whether or not a tick arrives punctually.
+        if let run = test, run.endsAt <= instant {
+            test = nil
+            // The stale time starts again: during the test no value could be fresh.
+            lastFreshInsulation = max(lastFreshInsulation, run.endsAt)
+            records.append(AlarmRecord(time: stamp, kind: .testEnded(user: run.user)))
+        }
+        if !insulationUnderTest {
+            let isStale = instant - lastFreshInsulation >= settings.staleAfter
+            observe(.staleData, isStale ? .violating : .released, at: asOf)
+        }
 
         for condition in AlarmCondition.allCases {
             guard let tracker = trackers[condition],
@@ -194,11 +230,6 @@ public struct AlarmStateMachine: Sendable {
             } else {
                 raise(condition, stamp: stamp, records: &records)
             }
-        }
-
-        if let run = test, run.endsAt <= instant {
-            test = nil
-            records.append(AlarmRecord(time: stamp, kind: .testEnded(user: run.user)))
         }
 
         if !silencedConditions.isEmpty, let silencedSince, let interval = settings.reAlarmInterval,

@@ -27,12 +27,22 @@ public struct SystemStatus: Sendable, Equatable, Encodable {
         public var conditions: [String]
         public var silenced: Bool
         public var unacknowledged: [String]
+        /// Who silenced or acknowledged the sounding alarm, when someone did.
+        public var silencedBy: String?
 
-        public init(state: String, conditions: [String], silenced: Bool, unacknowledged: [String] = []) {
+        public init(
+            state: String, conditions: [String], silenced: Bool, unacknowledged: [String] = [], silencedBy: String? = nil
+        ) {
             self.state = state
             self.conditions = conditions
             self.silenced = silenced
             self.unacknowledged = unacknowledged
+            self.silencedBy = silencedBy
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case state, conditions, silenced, unacknowledged
+            case silencedBy = "silenced_by"
         }
     }
 
@@ -67,10 +77,43 @@ public struct SystemStatus: Sendable, Equatable, Encodable {
         }
     }
 
+    /// The configured alarm thresholds, drawn into the dashboard's trend charts.
+    public struct Thresholds: Sendable, Equatable, Encodable {
+        public var insulationResponseOhms: Double
+        public var insulationPrewarningOhms: Double?
+        public var loadPercent: Double
+        public var windingTemperatureCelsius: Double
+
+        public init(
+            insulationResponseOhms: Double, insulationPrewarningOhms: Double?, loadPercent: Double,
+            windingTemperatureCelsius: Double
+        ) {
+            self.insulationResponseOhms = insulationResponseOhms
+            self.insulationPrewarningOhms = insulationPrewarningOhms
+            self.loadPercent = loadPercent
+            self.windingTemperatureCelsius = windingTemperatureCelsius
+        }
+
+        public init(_ thresholds: IsoWatchCore.Thresholds) {
+            self.init(
+                insulationResponseOhms: thresholds.insulationResponseOhms,
+                insulationPrewarningOhms: thresholds.insulationPrewarningOhms, loadPercent: thresholds.loadPercent,
+                windingTemperatureCelsius: thresholds.windingTemperatureCelsius)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case insulationResponseOhms = "insulation_response_ohms"
+            case insulationPrewarningOhms = "insulation_prewarning_ohms"
+            case loadPercent = "load_percent"
+            case windingTemperatureCelsius = "winding_temperature_celsius"
+        }
+    }
+
     public var id: String
     public var name: String
     public var location: String
     public var device: Device
+    public var thresholds: Thresholds?
     /// The latest reading the device delivered, whatever its age; `stale` says whether it is current.
     public var reading: ReadingDocument?
     /// True when there is no fresh, valid reading within the configured stale time: the values
@@ -82,8 +125,9 @@ public struct SystemStatus: Sendable, Equatable, Encodable {
 
     public init(
         id: String, name: String, location: String, device: Device, reading: ReadingDocument?, stale: Bool,
-        communication: Communication, alarm: Alarm, outputs: Outputs
+        communication: Communication, alarm: Alarm, outputs: Outputs, thresholds: Thresholds? = nil
     ) {
+        self.thresholds = thresholds
         self.id = id
         self.name = name
         self.location = location
@@ -100,4 +144,19 @@ public struct SystemStatus: Sendable, Equatable, Encodable {
 /// for a snapshot and never reaches into the pollers or the alarm machines.
 public protocol LiveStateProvider: Sendable {
     func systems() async -> [SystemStatus]
+    /// Every status change from now on (a new reading, an alarm change, data going stale), for
+    /// the live stream. The stream ends if its reader falls too far behind.
+    func statusUpdates() -> AsyncStream<SystemStatus>
+    /// What a signed-in user asks of one system's alarm; false when there is no such system.
+    func perform(_ action: OperatorAction, system: String, user: String) async -> Bool
+}
+
+/// The panel's buttons, pressed from the dashboard or the API by a signed-in user.
+public enum OperatorAction: String, Sendable, CaseIterable {
+    /// Mutes the buzzer only; the yellow lamp stays.
+    case silence
+    /// Mutes the buzzer and clears alarms that have already gone.
+    case acknowledge
+    /// Tests the monitoring device and the alarm chain (lamps and buzzer).
+    case test
 }

@@ -300,6 +300,11 @@ public final class BusPoller: Sendable {
         if success {
             schedule.consecutiveFailures = 0
             let interval = Duration.seconds(device.pollIntervalSeconds)
+            guard interval > .zero else {
+                // Back to back (a throughput run); the configuration refuses intervals below 0.1 s.
+                schedule.nextDue = now
+                return
+            }
             // Keep the phase; skip the slots that a slow poll has already missed.
             repeat { schedule.nextDue += interval } while schedule.nextDue <= now
         } else {

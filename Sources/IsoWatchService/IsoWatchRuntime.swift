@@ -41,7 +41,27 @@ public struct IsoWatchRuntime: Sendable {
         for system in configuration.systems where !system.inputs.all.isEmpty {
             panels.append(try await PanelInputs.claim(system, backend: backend, logger: logger))
         }
-        let monitor = try SystemMonitor(configuration: configuration, drivers: drivers, logger: logger)
+        // Front-ends (a profile with a sample ring) are measured by the estimator, not read.
+        let frontEndSystems = Set(
+            configuration.systems.filter { profiles[$0.device.profileID]?.sampleWindow != nil }.map(\.id))
+        let monitor = try SystemMonitor(
+            configuration: configuration, drivers: drivers, logger: logger, frontEndSystems: frontEndSystems)
+        var pipelines: [Transport: [FrontEndPipeline]] = [:]
+        let metrics = configuration.metrics.enabled ? ServiceMetrics() : nil
+        // A history that cannot open (permissions, a full or failed disk) must not keep the alarms
+        // from running: the service starts without it, says so loudly, and counts the error.
+        let persistence: Persistence? = configuration.storage.flatMap { storage in
+            do {
+                return try Persistence(settings: storage, metrics: metrics, logger: logger)
+            } catch {
+                logger.critical(
+                    "history and journal unavailable; monitoring without them",
+                    metadata: ["path": "\(storage.databaseFile.path)", "error": "\(error)"])
+                metrics?.storageErrors.increment()
+                return nil
+            }
+        }
+        if let persistence { await monitor.attach(persistence) }
 
         let (outcomes, continuation) = AsyncStream.makeStream(of: PollOutcome.self, bufferingPolicy: .bufferingNewest(4096))
         var devicesByEndpoint: [Transport: [PolledDevice]] = [:]
@@ -52,26 +72,58 @@ public struct IsoWatchRuntime: Sendable {
             }
             let endpoint = system.device.transport
             if devicesByEndpoint[endpoint] == nil { endpointOrder.append(endpoint) }
+            var decode: @Sendable (RegisterImage, Date) throws -> DecodedReading = { image, time in
+                try profile.decode(image, at: time)
+            }
+            if frontEndSystems.contains(system.id) {
+                let pipeline = FrontEndPipeline(system: system, profile: profile, logger: logger)
+                pipelines[endpoint, default: []].append(pipeline)
+                decode = { image, time in try pipeline.decode(image, at: time) }
+            }
             devicesByEndpoint[endpoint, default: []].append(
                 PolledDevice(
                     id: system.id, unit: system.device.unit, blocks: profile.readBlocks(),
                     pollIntervalSeconds: system.device.pollIntervalSeconds, timeoutSeconds: system.device.timeoutSeconds,
                     retries: system.device.retries,
-                    decode: { image, time in try profile.decode(image, at: time) }))
+                    decode: decode))
         }
         let pollers = endpointOrder.map { endpoint in
             BusPoller(endpoint: endpoint, devices: devicesByEndpoint[endpoint] ?? []) {
                 observeOutcome($0)
+                metrics?.observe($0)
                 continuation.yield($0)
             }
         }
+        for poller in pollers {
+            pipelines[poller.endpoint]?.forEach { $0.attach(poller) }
+        }
+        // Remote panels over several systems, and the self-test command of every device whose profile has one.
+        let remotePanels = try await RemotePanels.claim(configuration, backend: backend, logger: logger)
+        panels += remotePanels.inputs
+        await monitor.attach(
+            selfTests: DeviceSelfTestLink.links(
+                configuration, profiles: profiles,
+                pollers: Dictionary(pollers.map { ($0.endpoint, $0) }, uniquingKeysWith: { first, _ in first })),
+            remotePanels: remotePanels.outputs, logger: logger)
         let heartbeat = Heartbeat()
         let readiness = Readiness(awaiting: [.monitoring, .http])
         let monitorService = MonitorService(
-            monitor: monitor, pollers: pollers, drivers: Array(drivers.values), panels: panels, outcomes: outcomes,
+            monitor: monitor, pollers: pollers, drivers: Array(drivers.values) + remotePanels.drivers, panels: panels, outcomes: outcomes,
             outcomesContinuation: continuation, heartbeat: heartbeat, readiness: readiness, logger: logger)
-        let http = HTTPServer.makeApplication(
+        // Sign-ins and web actions: logged, and journalled durably before the action is answered.
+        let access = try WebAccess.from(configuration.http) { kind, user, system, detail in
+            logger.notice("\(kind)", metadata: ["user": "\(user)", "system": "\(system ?? "-")", "detail": "\(detail)"])
+            try await persistence?.journalDurably(kind: "user.\(kind)", system: system, user: user, text: detail)
+        }
+        var renderMetrics: (@Sendable () async -> String)?
+        if let metrics {
+            renderMetrics = { metrics.render(await monitor.systems()) }
+        }
+        let history = HistoryRoutes(store: persistence?.store, metrics: renderMetrics, siteName: configuration.site.name)
+        let http = try HTTPServer.makeApplication(
             state: monitor, host: configuration.http.host, port: configuration.http.port, logger: logger,
+            access: access,
+            history: history,
             onListening: { port in
                 readiness.markReady(.http)
                 await onListening(port)
@@ -79,7 +131,14 @@ public struct IsoWatchRuntime: Sendable {
         // Last, so that on SIGTERM (services stop in reverse order) systemd hears STOPPING=1 first.
         let watchdog = SystemdWatchdogService(
             notifier: SystemdNotifier.fromEnvironment(), heartbeat: heartbeat, readiness: readiness, logger: logger)
-        return IsoWatchRuntime(services: [monitorService, http, watchdog], monitor: monitor)
+        // The journal first, so that it starts before and stops after the monitoring it records.
+        var services: [any Service] = persistence.map { [PersistenceService(persistence: $0, configuration: configuration)] } ?? []
+        services += [monitorService, http]
+        if let bms = configuration.bms {
+            services.append(try BMSPublisher(settings: bms, monitor: monitor, systems: configuration.systems.map(\.id), logger: logger))
+        }
+        services.append(watchdog)
+        return IsoWatchRuntime(services: services, monitor: monitor)
     }
 
     public func systems() async -> [SystemStatus] {
@@ -90,9 +149,14 @@ public struct IsoWatchRuntime: Sendable {
         switch configuration.gpio.backend {
         case .libgpiod:
             return try LibgpiodBackend()
+        case .simulator:
+            let panel = configuration.gpio.panel ?? HostPort(host: "127.0.0.1", port: 8082)
+            return SimulatorPanelBackend(host: panel.host, port: UInt16(clamping: panel.port))
         case .simulated:
             // One simulated chip for every chip the configuration names, so every line can be claimed.
-            let chips = Set(configuration.systems.flatMap { $0.outputs.all.map(\.chip) + $0.inputs.all.map(\.chip) })
+            let lines: [OutputLines] = configuration.systems.map(\.outputs) + configuration.panels.map(\.outputs)
+            let inputs: [InputLines] = configuration.systems.map(\.inputs) + configuration.panels.map(\.inputs)
+            let chips = Set(lines.flatMap { $0.all.map(\.chip) } + inputs.flatMap { $0.all.map(\.chip) })
             return SimulatedGPIOBackend(chips: (chips.isEmpty ? ["gpiochip0"] : chips.sorted()).map { SimulatedChip(name: $0) })
         }
     }

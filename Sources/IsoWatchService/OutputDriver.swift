@@ -5,13 +5,27 @@ import Logging
 
 /// One relay of an IT system's alarm indicator: its line and how it is wired.
 struct OutputRelay: Sendable {
-    enum Role: String, Sendable, CaseIterable {
-        case green, yellow, buzzer
-        case commonAlarm = "common alarm"
+    enum Role: Sendable, Hashable {
+        case green, yellow, buzzer, commonAlarm
+        /// A lamp of its own for one condition (commercial panels: insulation, overload,
+        /// over-temperature, device lost), lit while that condition is active.
+        case indicator(AlarmCondition)
+
+        /// For logs and line labels.
+        var name: String {
+            switch self {
+            case .green: "green"
+            case .yellow: "yellow"
+            case .buzzer: "buzzer"
+            case .commonAlarm: "common alarm"
+            case .indicator(let condition): "\(condition.rawValue) indicator"
+            }
+        }
 
         /// Whether the lamp, buzzer or contact is on while the system is in alarm. IEC 60364-7-710:
-        /// green signals normal operation; yellow, the audible alarm and the common alarm signal
-        /// the fault.
+        /// green signals normal operation; yellow, the audible alarm, the common alarm and an
+        /// indicator signal the fault, so a dead service lights every indicator: it cannot tell
+        /// which condition is present, and a lit lamp sends someone to look.
         var isOnInAlarm: Bool { self != .green }
 
         func isOn(in outputs: AlarmOutputs) -> Bool {
@@ -20,6 +34,7 @@ struct OutputRelay: Sendable {
             case .yellow: outputs.yellow
             case .buzzer: outputs.buzzer
             case .commonAlarm: outputs.commonAlarm
+            case .indicator(let condition): outputs.indicators.contains(condition)
             }
         }
     }
@@ -70,15 +85,28 @@ final class OutputDriver: Sendable {
     static func claim(
         _ system: SystemConfiguration, backend: any GPIOBackend, logger: Logger
     ) async throws -> OutputDriver {
-        let configured: [(OutputRelay.Role, LineReference?)] = [
-            (.green, system.outputs.green), (.yellow, system.outputs.yellow), (.buzzer, system.outputs.buzzer),
-            (.commonAlarm, system.outputs.commonAlarm),
+        try await claim(id: system.id, kind: "system", outputs: system.outputs, backend: backend, logger: logger)
+    }
+
+    /// Claims the lines of a system (`kind` "system") or of a remote panel ("panel").
+    static func claim(
+        id: String, kind: String, outputs: OutputLines, backend: any GPIOBackend, logger: Logger
+    ) async throws -> OutputDriver {
+        var configured: [(OutputRelay.Role, LineReference?)] = [
+            (.green, outputs.green), (.yellow, outputs.yellow), (.buzzer, outputs.buzzer),
+            (.commonAlarm, outputs.commonAlarm),
         ]
+        for (name, reference) in outputs.indicators.sorted(by: { $0.key < $1.key }) {
+            guard let condition = AlarmCondition(rawValue: name) else {
+                throw IsoWatchRuntime.StartupError(description: "\(kind) '\(id)': no alarm condition '\(name)' for an indicator")
+            }
+            configured.append((.indicator(condition), reference))
+        }
         var relays: [OutputRelay] = []
         for case let (role, reference?) in configured {
             let address = reference.offset.map { LineAddress(chip: reference.chip, offset: UInt32($0)) }
                 ?? LineAddress(chip: reference.chip, name: reference.name ?? "")
-            let label = "isowatch \(system.id) \(role.rawValue.replacingOccurrences(of: " ", with: "-"))"
+            let label = "isowatch \(id) \(role.name.replacingOccurrences(of: " ", with: "-"))"
             do {
                 let line = try await backend.claimOutput(
                     OutputLineConfiguration(
@@ -87,10 +115,10 @@ final class OutputDriver: Sendable {
                 relays.append(OutputRelay(role: role, line: line, energise: reference.energise))
             } catch {
                 for relay in relays { await relay.line.release() }
-                throw IsoWatchRuntime.StartupError(description: "system '\(system.id)' \(role.rawValue) output: \(error)")
+                throw IsoWatchRuntime.StartupError(description: "\(kind) '\(id)' \(role.name) output: \(error)")
             }
         }
-        return OutputDriver(systemID: system.id, relays: relays, logger: logger)
+        return OutputDriver(systemID: id, relays: relays, logger: logger)
     }
 
     func submit(_ outputs: AlarmOutputs) {
@@ -135,9 +163,57 @@ final class OutputDriver: Sendable {
             logger.error(
                 "cannot drive output",
                 metadata: [
-                    "system": "\(systemID)", "output": "\(relay.role.rawValue)", "line": "\(relay.line.address)",
+                    "system": "\(systemID)", "output": "\(relay.role.name)", "line": "\(relay.line.address)",
                     "error": "\(error)",
                 ])
         }
+    }
+}
+
+/// The outputs of the remote panels, each covering several systems (for example a nurses'
+/// station that watches several theatres): the same lamps and relays as a theatre's, showing
+/// what its members show together.
+struct RemotePanelOutputs: Sendable {
+    struct Panel: Sendable {
+        let id: String
+        let members: [String]
+        let driver: OutputDriver
+        var submitted: AlarmOutputs?
+    }
+
+    private var panels: [Panel] = []
+    private var latest: [String: AlarmOutputs] = [:]
+
+    init(panels: [Panel] = []) {
+        self.panels = panels
+    }
+
+    /// A member system's outputs changed; every panel it belongs to is driven to the new combination.
+    mutating func update(system id: String, outputs: AlarmOutputs) {
+        latest[id] = outputs
+        for index in panels.indices where panels[index].members.contains(id) {
+            let combined = Self.combine(panels[index].members.map { latest[$0] })
+            if combined != panels[index].submitted {
+                panels[index].submitted = combined
+                panels[index].driver.submit(combined)
+            }
+        }
+    }
+
+    /// Yellow, buzzer and common alarm when any member shows them; green only when every member
+    /// is green. A member that has not reported yet counts as in alarm: like a theatre's own
+    /// panel, a remote one starts in alarm and never shows green on trust.
+    static func combine(_ members: [AlarmOutputs?]) -> AlarmOutputs {
+        let known = members.compactMap { $0 }
+        let unknown = known.count < members.count
+        let yellow = unknown || known.contains(where: \.yellow)
+        return AlarmOutputs(
+            green: !unknown && !known.isEmpty && known.allSatisfy(\.green),
+            yellow: yellow,
+            buzzer: unknown || known.contains(where: \.buzzer),
+            commonAlarm: unknown || known.contains(where: \.commonAlarm),
+            indicators: known.reduce(into: Set<AlarmCondition>()) { $0.formUnion($1.indicators) },
+            oldAlarms: known.reduce(into: Set<AlarmCondition>()) { $0.formUnion($1.oldAlarms) },
+            testInProgress: known.contains(where: \.testInProgress))
     }
 }

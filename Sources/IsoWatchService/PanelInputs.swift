@@ -23,7 +23,10 @@ final class PanelInputs: Sendable {
         let changes: AsyncStream<Bool>
     }
 
+    /// The system, or the remote panel, whose lines these are.
     let systemID: String
+    /// The systems a press acts on: the system itself, or a remote panel's members.
+    let targets: [String]
     /// Who the journal names for a press: the panel of the system's location.
     let panelUser: String
     private let watched: [Watched]
@@ -33,8 +36,12 @@ final class PanelInputs: Sendable {
     /// Set before the lines are released on shutdown, when their ending streams are expected.
     private let releasing = Mutex(false)
 
-    private init(systemID: String, panelUser: String, watched: [Watched], contactActiveAtClaim: Bool, logger: Logger) {
+    private init(
+        systemID: String, targets: [String], panelUser: String, watched: [Watched], contactActiveAtClaim: Bool,
+        logger: Logger
+    ) {
         self.systemID = systemID
+        self.targets = targets
         self.panelUser = panelUser
         self.watched = watched
         self.contactActiveAtClaim = contactActiveAtClaim
@@ -45,9 +52,28 @@ final class PanelInputs: Sendable {
     static func claim(
         _ system: SystemConfiguration, backend: any GPIOBackend, logger: Logger
     ) async throws -> PanelInputs {
+        let place = system.location.isEmpty ? system.id : system.location
+        return try await claim(
+            id: system.id, kind: "system", inputs: system.inputs, targets: [system.id], user: "panel \(place)",
+            backend: backend, logger: logger)
+    }
+
+    /// The mute and acknowledge buttons of a remote panel: a press acts on every member system.
+    static func claim(
+        _ panel: PanelConfiguration, backend: any GPIOBackend, logger: Logger
+    ) async throws -> PanelInputs {
+        try await claim(
+            id: panel.id, kind: "panel", inputs: panel.inputs, targets: panel.systems, user: "panel \(panel.name)",
+            backend: backend, logger: logger)
+    }
+
+    private static func claim(
+        id: String, kind: String, inputs: InputLines, targets: [String], user: String, backend: any GPIOBackend,
+        logger: Logger
+    ) async throws -> PanelInputs {
         let configured: [(Role, InputLineReference?)] = [
-            (.mute, system.inputs.mute), (.test, system.inputs.test), (.acknowledge, system.inputs.acknowledge),
-            (.imdAlarmContact, system.inputs.imdAlarmContact),
+            (.mute, inputs.mute), (.test, inputs.test), (.acknowledge, inputs.acknowledge),
+            (.imdAlarmContact, inputs.imdAlarmContact),
         ]
         var watched: [Watched] = []
         var contactActive = false
@@ -58,19 +84,18 @@ final class PanelInputs: Sendable {
                 let line = try await backend.claimInput(
                     InputLineConfiguration(
                         address: address, activeLow: reference.activeLow, debounceSeconds: reference.debounceSeconds,
-                        label: "isowatch \(system.id) \(role.rawValue)"))
+                        label: "isowatch \(id) \(role.rawValue)"))
                 watched.append(Watched(role: role, line: line, changes: line.changes))
                 if role == .imdAlarmContact {
                     contactActive = try await line.read()
                 }
             } catch {
                 for entry in watched { await entry.line.release() }
-                throw IsoWatchRuntime.StartupError(description: "system '\(system.id)' \(role.rawValue) input: \(error)")
+                throw IsoWatchRuntime.StartupError(description: "\(kind) '\(id)' \(role.rawValue) input: \(error)")
             }
         }
-        let place = system.location.isEmpty ? system.id : system.location
         return PanelInputs(
-            systemID: system.id, panelUser: "panel \(place)", watched: watched, contactActiveAtClaim: contactActive,
+            systemID: id, targets: targets, panelUser: user, watched: watched, contactActiveAtClaim: contactActive,
             logger: logger)
     }
 
@@ -101,11 +126,14 @@ final class PanelInputs: Sendable {
     private func deliver(_ active: Bool, from role: Role, to monitor: SystemMonitor) async {
         switch role {
         case .mute:
-            if active { await monitor.panelEvent(system: systemID, .silence(user: panelUser)) }
+            guard active else { return }
+            for target in targets { await monitor.panelEvent(system: target, .silence(user: panelUser)) }
         case .acknowledge:
-            if active { await monitor.panelEvent(system: systemID, .acknowledge(user: panelUser)) }
+            guard active else { return }
+            for target in targets { await monitor.panelEvent(system: target, .acknowledge(user: panelUser)) }
         case .test:
-            if active { await monitor.panelEvent(system: systemID, .testStarted(user: panelUser)) }
+            // The IMD's self-test through its profile, and the lamps and buzzer of the chain.
+            if active { await monitor.startTest(system: systemID, user: panelUser) }
         case .imdAlarmContact:
             await monitor.setContactAlarm(system: systemID, active: active)
         }

@@ -26,6 +26,9 @@ actor SystemMonitor: LiveStateProvider {
         var wakeUpTask: Task<Void, Never>?
         /// The IMD's own alarm contact signals an insulation fault.
         var contactAlarm = false
+        /// For a commercial IMD: freshness, jumps and staleness of what it publishes. A front-end's
+        /// values come from the estimator, whose robust filter does this job (nil).
+        var filter: CommercialReadingFilter?
         let driver: OutputDriver?
     }
 
@@ -34,9 +37,25 @@ actor SystemMonitor: LiveStateProvider {
     private let clock = ContinuousClock()
     private let origin: ContinuousClock.Instant
     private let logger: Logger
+    /// Status changes for the live stream; publishing never waits for a client.
+    let live = LiveBroadcaster()
     private let communicationLossAfter: [String: Duration]
+    /// The history and the durable journal (nil without a `storage:` section). Handing over never
+    /// waits: the store's own thread commits.
+    private var persistence: Persistence?
 
-    init(configuration: Configuration, drivers: [String: OutputDriver], logger: Logger) throws {
+    func attach(_ persistence: Persistence) {
+        self.persistence = persistence
+    }
+    /// Device self-tests, the automatic function test and the IMD contact check (FunctionTest.swift).
+    var deviceChecks = DeviceChecks()
+    /// Lamps of the panels that cover several systems.
+    var remotePanels = RemotePanelOutputs()
+
+    /// - Parameter frontEndSystems: systems read through a measuring front-end (estimator values).
+    init(configuration: Configuration, drivers: [String: OutputDriver], logger: Logger, frontEndSystems: Set<String> = [])
+        throws
+    {
         origin = clock.now
         self.logger = logger
         order = configuration.systems.map(\.id)
@@ -47,10 +66,12 @@ actor SystemMonitor: LiveStateProvider {
             let machine = try AlarmStateMachine(settings: settings, now: now)
             tracked[system.id] = Tracked(
                 configuration: system, endpoint: system.device.transport.description, machine: machine,
+                filter: frontEndSystems.contains(system.id) ? nil : CommercialReadingFilter(system.thresholds),
                 driver: drivers[system.id])
             lossAfter[system.id] = .seconds(system.thresholds.staleAfterSeconds)
         }
         communicationLossAfter = lossAfter
+        deviceChecks = DeviceChecks(configuration)
     }
 
     /// Carries out what each machine asks for at start-up: the fail-safe outputs (in alarm until
@@ -60,6 +81,7 @@ actor SystemMonitor: LiveStateProvider {
             guard var system = tracked[id] else { continue }
             apply(system.machine.initialActions, to: &system)
             tracked[id] = system
+            publish(system)
         }
     }
 
@@ -73,14 +95,28 @@ actor SystemMonitor: LiveStateProvider {
         let id = outcome.deviceID
         guard var system = tracked[id] else { return }
         switch outcome.result {
-        case let .success(reading):
+        case let .success(decoded):
+            var reading = decoded
+            if var filter = system.filter {
+                let seconds = Double(now.monotonic.components.seconds) + Double(now.monotonic.components.attoseconds) / 1e18
+                let (filtered, verdict) = filter.filter(decoded, nowSeconds: seconds)
+                system.filter = filter
+                reading = filtered
+                if case let .held(ohms) = verdict {
+                    logger.notice(
+                        "implausible insulation jump held until confirmed",
+                        metadata: ["system": "\(id)", "insulation_resistance_ohms": "\(ohms)"])
+                }
+            }
             system.latest = reading
+            persistence?.reading(reading, system: id)
             system.lastSuccess = outcome.timestamp
             system.lastSuccessAt = now.monotonic
             system.lastError = nil
             if system.communicationLost {
                 system.communicationLost = false
                 logger.notice("communication restored", metadata: ["system": "\(id)"])
+                persistence?.communication(restored: true, system: id, reason: nil)
                 apply(system.machine.handle(.communicationRestored, at: now), to: &system)
             }
             var judged = reading
@@ -90,7 +126,11 @@ actor SystemMonitor: LiveStateProvider {
                 // raise or hold an insulation alarm but never clear one the measured value raises.
                 judged.faults.insert(.insulation)
             }
+            judged = checkContact(system: id, measured: reading, judged: judged, contactActive: system.contactAlarm)
             apply(system.machine.handle(.reading(judged), at: now), to: &system)
+            tracked[id] = system
+            followSelfTest(system: id, reading: reading, polledAt: outcome.timestamp)
+            system = tracked[id] ?? system
         case let .failure(failure):
             if system.lastError != failure.description {
                 logger.warning("poll failed", metadata: ["system": "\(id)", "error": "\(failure)"])
@@ -99,6 +139,7 @@ actor SystemMonitor: LiveStateProvider {
             checkCommunication(&system, id: id, now: now)
         }
         tracked[id] = system
+        publish(system)
     }
 
     /// A press on the system's panel (mute, acknowledge, test).
@@ -106,6 +147,7 @@ actor SystemMonitor: LiveStateProvider {
         guard var system = tracked[id] else { return }
         apply(system.machine.handle(event, at: currentTime()), to: &system)
         tracked[id] = system
+        publish(system)
     }
 
     /// The IMD's alarm contact changed. It takes effect with the next reading: the alarm machine
@@ -129,7 +171,9 @@ actor SystemMonitor: LiveStateProvider {
             checkCommunication(&system, id: id, now: now)
             runDueRules(&system, now: now)
             tracked[id] = system
+            publish(system)
         }
+        runDeviceChecks()
     }
 
     /// The machine asked to be woken now (or earlier: a late timer is harmless, the machine
@@ -138,6 +182,7 @@ actor SystemMonitor: LiveStateProvider {
         guard var system = tracked[id] else { return }
         runDueRules(&system, now: currentTime())
         tracked[id] = system
+        publish(system)
     }
 
     private func runDueRules(_ system: inout Tracked, now: AlarmTime) {
@@ -154,6 +199,7 @@ actor SystemMonitor: LiveStateProvider {
             system.communicationLost = true
             let reason = system.lastError ?? "no reply"
             logger.error("communication lost", metadata: ["system": "\(id)", "reason": "\(reason)"])
+            persistence?.communication(restored: false, system: id, reason: reason)
             apply(system.machine.handle(.communicationLost(reason: reason), at: now), to: &system)
         }
     }
@@ -163,9 +209,11 @@ actor SystemMonitor: LiveStateProvider {
             switch action {
             case let .setOutputs(outputs):
                 system.driver?.submit(outputs)
+                remotePanels.update(system: system.configuration.id, outputs: outputs)
             case let .record(record):
-                // The log (journald in deployment) is the event record until the durable journal.
+                // Logged (journald) and journalled: the journal is the durable record.
                 logger.notice("\(record.logSummary)", metadata: ["system": "\(system.configuration.id)"])
+                persistence?.record(record, system: system.configuration.id)
             case let .wakeUp(at):
                 // Each wake-up replaces the one before (the machine's contract).
                 system.wakeUp = at
@@ -181,6 +229,25 @@ actor SystemMonitor: LiveStateProvider {
     }
 
     // MARK: - Reading the state
+
+    private func publish(_ system: Tracked) {
+        live.publish(status(of: system, now: currentTime()))
+    }
+
+    nonisolated func statusUpdates() -> AsyncStream<SystemStatus> {
+        live.subscribe()
+    }
+
+    /// The panel's buttons pressed from the web; the user's name goes into the alarm record.
+    func perform(_ action: OperatorAction, system id: String, user: String) -> Bool {
+        guard tracked[id] != nil else { return false }
+        switch action {
+        case .silence: panelEvent(system: id, .silence(user: user))
+        case .acknowledge: panelEvent(system: id, .acknowledge(user: user))
+        case .test: startTest(system: id, user: user)
+        }
+        return true
+    }
 
     func systems() -> [SystemStatus] {
         let now = currentTime()
@@ -211,8 +278,10 @@ actor SystemMonitor: LiveStateProvider {
                 lastSuccess: system.lastSuccess),
             alarm: .init(
                 state: state, conditions: conditions.map(\.rawValue), silenced: outputs.yellow && !outputs.buzzer,
-                unacknowledged: outputs.oldAlarms.sorted().map(\.rawValue)),
-            outputs: .init(green: outputs.green, yellow: outputs.yellow, buzzer: outputs.buzzer, commonAlarm: outputs.commonAlarm)
+                unacknowledged: outputs.oldAlarms.sorted().map(\.rawValue),
+                silencedBy: system.machine.activeEpisodes.compactMap { $0.silencedBy ?? $0.acknowledgedBy }.last),
+            outputs: .init(green: outputs.green, yellow: outputs.yellow, buzzer: outputs.buzzer, commonAlarm: outputs.commonAlarm),
+            thresholds: .init(configuration.thresholds)
         )
     }
 }

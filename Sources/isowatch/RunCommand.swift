@@ -16,7 +16,14 @@ struct RunCommand: AsyncParsableCommand {
     var logLevel: Logger.Level = .info
 
     func run() async throws {
+        // Under systemd stderr is the journal: priorities as <N> prefixes, no timestamps of our own.
+        let toJournal = JournaldLogHandler.standardErrorIsJournal()
         LoggingSystem.bootstrap { label in
+            if toJournal {
+                var handler = JournaldLogHandler(label: label)
+                handler.logLevel = logLevel
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = logLevel
             return handler

@@ -22,6 +22,21 @@ import Testing
         #expect(testRecords == [.testStarted(user: "technician"), .testEnded(user: "technician")])
     }
 
+    @Test func test_lampTestLongerThanTheStaleTimeRaisesNoStaleData() throws {
+        var panel = try greenPanel(AlarmSettings(staleAfter: .seconds(3), testDuration: .seconds(8)))
+        panel.send(.testStarted(user: "technician"), at: 2.5)
+        // The IMD's values during a test are not judged, so none is fresh; the stale timer waits.
+        panel.read(at: 4, insulationOhms: 5_000, faults: [.insulation])
+        panel.wait(until: 10.5 - 0.001)
+        #expect(panel.raised(.staleData).isEmpty)
+        // The stale time starts again when the test ends, at 10.5 s.
+        panel.wait(until: 13.5 - 0.001)
+        #expect(panel.raised(.staleData).isEmpty)
+        #expect(panel.outputs.green)
+        panel.wait(until: 13.5)
+        #expect(panel.raised(.staleData).count == 1, "with no value after the test the system goes stale")
+    }
+
     @Test func test_testIsNeverConfusedWithAFault() throws {
         var panel = try greenPanel()
         let journalBefore = panel.journal.count

@@ -184,7 +184,7 @@ import Testing
     @Test func test_prewarningMustNotBeBelowResponse() {
         expectSingleError(
             replacing("insulation_prewarning_ohms: 100000", with: "insulation_prewarning_ohms: 40000"), line: 18,
-            field: "systems[0].thresholds.insulation_prewarning_ohms", reasonContains: "at or above insulation_response_ohms")
+            field: "systems[0].thresholds.insulation_prewarning_ohms", reasonContains: "above insulation_response_ohms")
     }
 
     @Test func test_staleTimeMustExceedPollInterval() {

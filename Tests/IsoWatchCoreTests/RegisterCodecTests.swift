@@ -145,6 +145,31 @@ struct DecimalScaleTests {
         let kiloohms = RegisterField(table: .holding, address: 8, scale: 1000)
         #expect(kiloohms.siValue(raw: 420) == 420_000)
     }
+
+    /// The poll path skips decimal arithmetic for whole counts and power-of-ten scales; it must
+    /// give bit for bit the double the exact decimal reference gives.
+    @Test(arguments: [1e-9, 1e-8, 1e-6, 0.0001, 0.001, 0.01, 0.1, 1, 10, 100, 1000, 1e4, 1e6])
+    func test_powerOfTenFastPathEqualsTheDecimalReference(scale: Double) {
+        let field = RegisterField(table: .input, address: 0, type: .s32, scale: scale)
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var raws: [Double] = Array(-1_000...1_000).map(Double.init) + [65_535, -32_768, 2_147_483_647, -2_147_483_648]
+        for _ in 0..<3_000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            raws.append(Double(Int32(truncatingIfNeeded: state >> 32)))
+        }
+        for raw in raws {
+            let fast = field.powerOfTenSIValue(raw: raw)
+            #expect(fast != nil, "\(raw) × \(scale) should take the fast path")
+            #expect(fast == field.decimalSIValue(raw: raw), "\(raw) × \(scale)")
+        }
+    }
+
+    @Test func test_fastPathStepsAsideForOffsetsFractionsAndOtherScales() {
+        #expect(RegisterField(table: .input, address: 0, scale: 0.1, offset: -40).powerOfTenSIValue(raw: 5) == nil)
+        #expect(RegisterField(table: .input, address: 0, scale: 0.1).powerOfTenSIValue(raw: 0.5) == nil)
+        #expect(RegisterField(table: .input, address: 0, scale: 0.5).powerOfTenSIValue(raw: 3) == nil)
+        #expect(RegisterField(table: .input, address: 0, scale: 0.1, offset: -40).siValue(raw: 655) == 25.5)
+    }
 }
 
 struct SinglePrecisionTests {

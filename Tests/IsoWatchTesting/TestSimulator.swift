@@ -23,9 +23,11 @@ public final class TestSimulator: Sendable {
         try ProfileLibrary.load(directory: RepositoryPaths.profiles)
     }
 
-    public init(site: SiteDescription, profiles: ProfileLibrary? = nil) throws {
+    /// `clock`: `SimulationClock(.manual)` for tests that step physics time themselves
+    /// (`simulator.advancePhysics(bySeconds:)`).
+    public init(site: SiteDescription, profiles: ProfileLibrary? = nil, clock: SimulationClock = SimulationClock()) throws {
         self.profiles = try profiles ?? Self.shippedProfiles()
-        self.simulator = try Simulator(site: site, profiles: self.profiles)
+        self.simulator = try Simulator(site: site, profiles: self.profiles, clock: clock)
     }
 
     /// One TCP endpoint `tcp0` on 127.0.0.1 (ephemeral port) and/or one RTU bus `rtu0` on a pty.

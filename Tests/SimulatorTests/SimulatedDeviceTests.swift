@@ -70,7 +70,7 @@ import Testing
     @Test func test_measurementClockCountsAtTheUnitsInterval() async throws {
         let started = ContinuousClock.now
         let simulator = try TestSimulator(
-            tcpUnits: [UnitDescription(unit: 1, profileID: "isowatch-frontend", values: [:], measurementIntervalSeconds: 0.1)])
+            tcpUnits: [UnitDescription(unit: 1, profileID: "acrel-aim-m10", values: [:], measurementIntervalSeconds: 0.1)])
         defer { simulator.stop() }
         try await Task.sleep(for: .milliseconds(550))
         let count = simulator.device(unit: 1).updateCounter

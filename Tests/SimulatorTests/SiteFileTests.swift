@@ -21,6 +21,9 @@ import Testing
         var local = site
         local.endpoints[0].transport = .tcp(host: "127.0.0.1", port: 0, absentUnitReply: .noReply)
         local.endpoints[1].transport = .rtu(linkPath: nil, serialLine: line, turnaroundSeconds: 0)
+        #expect(site.panelListen == PanelListen(host: "127.0.0.1", port: 8082), "hardware/demo/isowatch.yaml's gpio.panel")
+        #expect(site.endpoints.flatMap(\.units).allSatisfy { $0.system != nil }, "the demo is physics-driven")
+        local.panelListen = PanelListen(port: 0)
         let simulator = try TestSimulator(site: local)
         simulator.stop()
     }

@@ -9,8 +9,19 @@ public struct Configuration: Sendable, Equatable {
     /// Absolute; relative paths in the file are resolved against the file's directory.
     public var profilesDirectory: URL
     public var systems: [SystemConfiguration]
+    /// Remote panels that cover several systems.
+    public var panels: [PanelConfiguration]
+    /// The history and journal database; nil keeps neither (the log is then the only record).
+    public var storage: StorageConfiguration? = nil
+    public var metrics = MetricsSettings()
+    /// The Modbus TCP server for the building management system; nil runs none.
+    public var bms: BMSSettings? = nil
 
-    public init(site: Site, http: HTTPSettings, gpio: GPIOSettings, profilesDirectory: URL, systems: [SystemConfiguration]) {
+    public init(
+        site: Site, http: HTTPSettings, gpio: GPIOSettings, profilesDirectory: URL, systems: [SystemConfiguration],
+        panels: [PanelConfiguration] = []
+    ) {
+        self.panels = panels
         self.site = site
         self.http = http
         self.gpio = gpio
@@ -30,10 +41,36 @@ public struct Site: Sendable, Equatable {
 public struct HTTPSettings: Sendable, Equatable {
     public var host: String
     public var port: Int
+    /// PEM files; when set the server speaks only HTTPS and session cookies are `Secure`.
+    public var tls: TLSFiles?
+    /// Reading (the dashboard's data, the API's GETs, the live stream) without signing in. Actions
+    /// always need a signed-in user. Unset: open only when there is no users file (nobody could
+    /// sign in to read).
+    public var openRead: Bool?
+    /// The users file (`isowatch user add`); absolute. Without one nobody can sign in.
+    public var usersFile: URL?
+    public var sessionLifetimeSeconds: Double
 
-    public init(host: String = "127.0.0.1", port: Int = 8080) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, tls: TLSFiles? = nil, openRead: Bool? = nil,
+        usersFile: URL? = nil, sessionLifetimeSeconds: Double = 8 * 3600
+    ) {
         self.host = host
         self.port = port
+        self.tls = tls
+        self.openRead = openRead
+        self.usersFile = usersFile
+        self.sessionLifetimeSeconds = sessionLifetimeSeconds
+    }
+}
+
+public struct TLSFiles: Sendable, Equatable {
+    public var certificateChain: URL
+    public var privateKey: URL
+
+    public init(certificateChain: URL, privateKey: URL) {
+        self.certificateChain = certificateChain
+        self.privateKey = privateKey
     }
 }
 
@@ -42,13 +79,18 @@ public enum GPIOBackendKind: String, CaseIterable, Sendable, Equatable {
     case libgpiod
     /// In-process lines for tests, the simulator and demonstrations; drives no hardware.
     case simulated
+    /// The theatre panel of a running isowatch-sim, over loopback (`panel: HOST:PORT`).
+    case simulator
 }
 
 public struct GPIOSettings: Sendable, Equatable {
     public var backend: GPIOBackendKind
+    /// Where isowatch-sim's panel listens; set exactly when `backend` is `simulator`.
+    public var panel: HostPort?
 
-    public init(backend: GPIOBackendKind) {
+    public init(backend: GPIOBackendKind, panel: HostPort? = nil) {
         self.backend = backend
+        self.panel = panel
     }
 }
 
@@ -64,11 +106,15 @@ public struct SystemConfiguration: Sendable, Equatable {
     public var thresholds: Thresholds
     public var outputs: OutputLines
     public var inputs: InputLines
+    /// Delays, hysteresis, re-alarm, tests (`alarms:` in the file).
+    public var alarms: AlarmTiming
 
     public init(
         id: String, name: String, location: String, transformer: TransformerRating, device: DeviceConfiguration,
-        thresholds: Thresholds = Thresholds(), outputs: OutputLines = OutputLines(), inputs: InputLines = InputLines()
+        thresholds: Thresholds = Thresholds(), outputs: OutputLines = OutputLines(), inputs: InputLines = InputLines(),
+        alarms: AlarmTiming = AlarmTiming()
     ) {
+        self.alarms = alarms
         self.id = id
         self.name = name
         self.location = location
@@ -162,16 +208,25 @@ public struct Thresholds: Sendable, Equatable {
     public var windingTemperatureCelsius: Double
     /// Without a fresh valid reading for this long the system is stale (a communication alarm).
     public var staleAfterSeconds: Double
+    /// Over-temperature releases at or below this; nil: 10 °C below the response value.
+    public var windingTemperatureReleaseCelsius: Double?
+    /// A PTC thermistor chain (DIN 44081) in the winding: alarm at or above, release at or below.
+    public var ptcResponseOhms: Double
+    public var ptcReleaseOhms: Double
 
     public init(
         insulationResponseOhms: Double = 50_000, insulationPrewarningOhms: Double? = nil, loadPercent: Double = 100,
-        windingTemperatureCelsius: Double = 120, staleAfterSeconds: Double = 5
+        windingTemperatureCelsius: Double = 120, staleAfterSeconds: Double = 5,
+        windingTemperatureReleaseCelsius: Double? = nil, ptcResponseOhms: Double = 4_000, ptcReleaseOhms: Double = 1_600
     ) {
         self.insulationResponseOhms = insulationResponseOhms
         self.insulationPrewarningOhms = insulationPrewarningOhms
         self.loadPercent = loadPercent
         self.windingTemperatureCelsius = windingTemperatureCelsius
         self.staleAfterSeconds = staleAfterSeconds
+        self.windingTemperatureReleaseCelsius = windingTemperatureReleaseCelsius
+        self.ptcResponseOhms = ptcResponseOhms
+        self.ptcReleaseOhms = ptcReleaseOhms
     }
 }
 
@@ -182,20 +237,25 @@ public struct OutputLines: Sendable, Equatable {
     public var buzzer: LineReference?
     /// Common alarm contact for the building management system.
     public var commonAlarm: LineReference?
+    /// One lamp per condition, keyed by the condition's name (`indicatorConditionNames`): lit
+    /// while that condition is active.
+    public var indicators: [String: LineReference]
 
     public init(
         green: LineReference? = nil, yellow: LineReference? = nil, buzzer: LineReference? = nil,
-        commonAlarm: LineReference? = nil
+        commonAlarm: LineReference? = nil, indicators: [String: LineReference] = [:]
     ) {
         self.green = green
         self.yellow = yellow
         self.buzzer = buzzer
         self.commonAlarm = commonAlarm
+        self.indicators = indicators
     }
 
-    /// The configured lines, in the order green, yellow, buzzer, common alarm.
+    /// The configured lines, in the order green, yellow, buzzer, common alarm, then the
+    /// indicators by condition name.
     public var all: [LineReference] {
-        [green, yellow, buzzer, commonAlarm].compactMap { $0 }
+        [green, yellow, buzzer, commonAlarm].compactMap { $0 } + indicators.sorted { $0.key < $1.key }.map(\.value)
     }
 }
 

@@ -62,15 +62,26 @@ private struct ConfigurationParser {
     }
 
     mutating func configuration(_ root: YAMLValue, extraErrors: inout [ConfigurationError]) -> Configuration? {
-        guard let top = root.mapping(allowedKeys: ["site", "http", "gpio", "profiles_directory", "systems"]) else {
+        guard let top = root.mapping(allowedKeys: [
+            "site", "http", "gpio", "profiles_directory", "systems", "panels", "storage", "metrics", "bms",
+        ]) else {
             return nil
         }
         let site = top.required("site")?.mapping(allowedKeys: ["name"]).flatMap { $0.required("name")?.string() }
         let http = top["http"].map(httpSettings) ?? HTTPSettings()
-        let backend = top.required("gpio", "which GPIO backend drives the alarm lines: libgpiod or simulated")?
-            .mapping(allowedKeys: ["backend"])?
-            .required("backend", "libgpiod or simulated")?
+        let gpio = top.required("gpio", "which GPIO backend drives the alarm lines: libgpiod, simulated or simulator")?
+            .mapping(allowedKeys: ["backend", "panel"])
+        let backend = gpio?.required("backend", "libgpiod, simulated or simulator")?
             .choice(GPIOBackendKind.allCases.map { ($0.rawValue, $0) })
+        var panel: HostPort?
+        if backend == .simulator, let value = gpio?.required("panel", "HOST:PORT of isowatch-sim's panel (its site's panel.listen)"),
+            let text = value.string()
+        {
+            panel = HostPort(text).flatMap { $0.port > 0 ? $0 : nil }
+            if panel == nil { value.report("must be HOST:PORT with a port in 1...65535 (e.g. 127.0.0.1:8082), got '\(text)'") }
+        } else if backend != nil, backend != .simulator, gpio?["panel"] != nil {
+            gpio?.report("panel", "only with backend: simulator")
+        }
 
         var profilesDirectory = baseDirectory.appendingPathComponent("profiles")
         let directoryValue = top["profiles_directory"]
@@ -98,32 +109,62 @@ private struct ConfigurationParser {
             }
         }
         crossCheck(located)
+        let panels = top["panels"].map { self.panels($0, systems: located) } ?? []
+
+        let storage = top["storage"]?.storageConfiguration(baseDirectory: baseDirectory)
+        let metrics = top["metrics"]?.metricsSettings() ?? MetricsSettings()
+        let bms = top["bms"]?.bmsSettings()
 
         guard let site, let backend else { return nil }
-        return Configuration(
-            site: Site(name: site), http: http, gpio: GPIOSettings(backend: backend),
-            profilesDirectory: profilesDirectory, systems: located.map(\.system))
+        var configuration = Configuration(
+            site: Site(name: site), http: http, gpio: GPIOSettings(backend: backend, panel: panel),
+            profilesDirectory: profilesDirectory, systems: located.map(\.system), panels: panels)
+        configuration.storage = storage
+        configuration.metrics = metrics
+        configuration.bms = bms
+        return configuration
     }
 
     // MARK: - Sections
 
     func httpSettings(_ value: YAMLValue) -> HTTPSettings {
-        guard let mapping = value.mapping(allowedKeys: ["listen"]), let listen = mapping["listen"],
-            let text = listen.string()
+        guard
+            let mapping = value.mapping(allowedKeys: [
+                "listen", "tls", "open_read", "users_file", "session_lifetime_seconds",
+            ])
         else { return HTTPSettings() }
-        guard let address = HostPort(text) else {
-            listen.report("must be HOST:PORT with a port in 0...65535 (e.g. 127.0.0.1:8080, or [::1]:8080), got '\(text)'")
-            return HTTPSettings()
+        var settings = HTTPSettings()
+        if let listen = mapping["listen"], let text = listen.string() {
+            if let address = HostPort(text) {
+                // Port 0 lets the kernel choose (the service logs the port it got): for test benches
+                // that run several instances side by side.
+                settings.host = address.host
+                settings.port = address.port
+            } else {
+                listen.report("must be HOST:PORT with a port in 0...65535 (e.g. 127.0.0.1:8080, or [::1]:8080), got '\(text)'")
+            }
         }
-        // Port 0 lets the kernel choose (the service logs the port it got): for test benches that
-        // run several instances side by side.
-        return HTTPSettings(host: address.host, port: address.port)
+        func path(_ value: YAMLValue) -> URL? {
+            guard let text = value.string() else { return nil }
+            return (text.hasPrefix("/") ? URL(fileURLWithPath: text) : baseDirectory.appendingPathComponent(text)).standardized
+        }
+        if let tls = mapping["tls"]?.mapping(allowedKeys: ["certificate", "private_key"]) {
+            let certificate = tls.required("certificate", "a PEM certificate chain").flatMap(path)
+            let key = tls.required("private_key", "the PEM private key of the certificate").flatMap(path)
+            if let certificate, let key { settings.tls = TLSFiles(certificateChain: certificate, privateKey: key) }
+        }
+        if let openRead = mapping["open_read"]?.bool() { settings.openRead = openRead }
+        if let users = mapping["users_file"] { settings.usersFile = path(users) }
+        if let lifetime = mapping["session_lifetime_seconds"]?.number(in: 1...604_800, unit: "s") {
+            settings.sessionLifetimeSeconds = lifetime
+        }
+        return settings
     }
 
     func system(_ value: YAMLValue) -> Located? {
         guard
             let mapping = value.mapping(allowedKeys: [
-                "id", "name", "location", "transformer", "device", "thresholds", "outputs", "inputs",
+                "id", "name", "location", "transformer", "device", "thresholds", "outputs", "inputs", "alarms",
             ])
         else { return nil }
         let id = mapping.required("id").flatMap { idValue -> String? in
@@ -148,14 +189,15 @@ private struct ConfigurationParser {
                 "the default stale_after_seconds (\(YAMLValue.format(Thresholds().staleAfterSeconds))) is not above poll_interval_seconds (\(YAMLValue.format(device.configuration.pollIntervalSeconds))): set it explicitly"
             )
         }
-        let (outputs, outputMarks) = mapping["outputs"].map(self.outputs) ?? (OutputLines(), [:])
-        let (inputs, inputMarks) = mapping["inputs"].map(self.inputs) ?? (InputLines(), [:])
+        let (outputs, outputMarks) = mapping["outputs"].map { self.outputs($0) } ?? (OutputLines(), [:])
+        let (inputs, inputMarks) = mapping["inputs"].map { self.inputs($0) } ?? (InputLines(), [:])
+        let alarms = mapping["alarms"]?.alarmTiming() ?? AlarmTiming()
 
         guard let id, let name, let transformer, let device else { return nil }
         return Located(
             system: SystemConfiguration(
                 id: id, name: name, location: location, transformer: transformer, device: device.configuration,
-                thresholds: thresholds, outputs: outputs, inputs: inputs),
+                thresholds: thresholds, outputs: outputs, inputs: inputs, alarms: alarms),
             path: value.path, line: mapping["id"]?.mark?.line ?? value.mark?.line ?? 0, idMark: mapping["id"]?.mark,
             unitMark: device.unitMark,
             transportMark: device.transportMark, outputMarks: outputMarks, inputMarks: inputMarks)
@@ -293,7 +335,7 @@ private struct ConfigurationParser {
         guard
             let mapping = value.mapping(allowedKeys: [
                 "insulation_response_ohms", "insulation_prewarning_ohms", "load_percent", "winding_temperature_celsius",
-                "stale_after_seconds",
+                "stale_after_seconds", "winding_temperature_release_celsius", "ptc_response_ohms", "ptc_release_ohms",
             ])
         else { return thresholds }
         if let responseValue = mapping["insulation_response_ohms"], let ohms = responseValue.number() {
@@ -308,9 +350,9 @@ private struct ConfigurationParser {
             }
         }
         if let prewarningValue = mapping["insulation_prewarning_ohms"], let ohms = prewarningValue.number() {
-            if ohms < thresholds.insulationResponseOhms {
+            if ohms <= thresholds.insulationResponseOhms {
                 prewarningValue.report(
-                    "must be at or above insulation_response_ohms (\(YAMLValue.format(thresholds.insulationResponseOhms))): a prewarning comes before the alarm, got \(YAMLValue.format(ohms))"
+                    "must be above insulation_response_ohms (\(YAMLValue.format(thresholds.insulationResponseOhms))): a prewarning comes before the alarm, got \(YAMLValue.format(ohms))"
                 )
             } else if ohms > 10_000_000 {
                 prewarningValue.report("must be at most 10000000 Ω (10 MΩ), got \(YAMLValue.format(ohms))")
@@ -331,15 +373,27 @@ private struct ConfigurationParser {
                 thresholds.staleAfterSeconds = seconds
             }
         }
+        mapping.temperatureReleaseThresholds(into: &thresholds)
         return thresholds
     }
 
     static let outputRoles = ["green", "yellow", "buzzer", "common_alarm"]
 
-    func outputs(_ value: YAMLValue) -> (OutputLines, [String: Mark?]) {
+    func outputs(_ value: YAMLValue, indicators allowIndicators: Bool = true) -> (OutputLines, [String: Mark?]) {
         var lines = OutputLines()
         var marks: [String: Mark?] = [:]
-        guard let mapping = value.mapping(allowedKeys: Self.outputRoles) else { return (lines, marks) }
+        guard let mapping = value.mapping(allowedKeys: Self.outputRoles + (allowIndicators ? ["indicators"] : [])) else {
+            return (lines, marks)
+        }
+        if let indicators = mapping["indicators"]?.mapping(allowedKeys: indicatorConditionNames) {
+            for condition in indicatorConditionNames {
+                guard let lineValue = indicators[condition], let reference = lineReference(lineValue, role: condition) else {
+                    continue
+                }
+                lines.indicators[condition] = reference
+                marks["indicators.\(condition)"] = lineValue.mark
+            }
+        }
         for role in Self.outputRoles {
             guard let lineValue = mapping[role], let reference = lineReference(lineValue, role: role) else { continue }
             marks[role] = lineValue.mark
@@ -396,11 +450,11 @@ private struct ConfigurationParser {
 
     static let inputRoles = ["mute", "test", "acknowledge", "imd_alarm_contact"]
 
-    func inputs(_ value: YAMLValue) -> (InputLines, [String: Mark?]) {
+    func inputs(_ value: YAMLValue, roles: [String] = Self.inputRoles) -> (InputLines, [String: Mark?]) {
         var lines = InputLines()
         var marks: [String: Mark?] = [:]
-        guard let mapping = value.mapping(allowedKeys: Self.inputRoles) else { return (lines, marks) }
-        for role in Self.inputRoles {
+        guard let mapping = value.mapping(allowedKeys: roles) else { return (lines, marks) }
+        for role in roles {
             guard let lineValue = mapping[role], let reference = inputLineReference(lineValue) else { continue }
             marks[role] = lineValue.mark
             switch role {
@@ -502,7 +556,86 @@ private struct ConfigurationParser {
                     mark: system.inputMarks[role] ?? nil)
             }
         }
-        return outputs + inputs
+        let indicators = system.system.outputs.indicators.sorted { $0.key < $1.key }.map { condition, line in
+            GPIOLineUse(
+                section: "outputs.indicators", kind: "indicator output", role: condition, chip: line.chip,
+                offset: line.offset, name: line.name, mark: system.outputMarks["indicators.\(condition)"] ?? nil)
+        }
+        return outputs + indicators + inputs
+    }
+
+    // MARK: - Remote panels
+
+    /// `panels:` each panel's lamps follow its member systems (README "Configuration"); its lines
+    /// are checked against every system's and every earlier panel's.
+    func panels(_ value: YAMLValue, systems: [Located]) -> [PanelConfiguration] {
+        guard let list = value.sequence() else { return [] }
+        var panels: [PanelConfiguration] = []
+        var located: [Located] = []
+        for item in list {
+            guard let mapping = item.mapping(allowedKeys: ["id", "name", "systems", "outputs", "inputs"]) else { continue }
+            let idValue = mapping.required("id")
+            var id = idValue?.string()
+            if let idValue, let current = id {
+                if let first = panels.first(where: { $0.id == current }) {
+                    idValue.report("'\(current)' is already the id of another panel ('\(first.name)'); panel ids must be unique")
+                    id = nil
+                } else if current.isEmpty
+                    || !current.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" })
+                {
+                    idValue.report("must be lower-case letters, digits and '-', got '\(current)'")
+                    id = nil
+                }
+            }
+            let name = mapping.required("name")?.string()
+            var members: [String] = []
+            if let membersValue = mapping.required("systems", "the ids of the systems this panel covers"),
+                let entries = membersValue.sequence()
+            {
+                if entries.isEmpty { membersValue.report("must list at least one system") }
+                for entry in entries {
+                    guard let member = entry.string() else { continue }
+                    if !systems.contains(where: { $0.system.id == member }) {
+                        entry.report("no system '\(member)' in this file (systems: \(systems.map(\.system.id).joined(separator: ", ")))")
+                    } else if members.contains(member) {
+                        entry.report("'\(member)' is listed twice")
+                    } else {
+                        members.append(member)
+                    }
+                }
+            }
+            // A panel repeats the lamps and the mute and acknowledge buttons; the test button and
+            // the IMD contact belong to one system and its device.
+            let (outputs, outputMarks) = mapping["outputs"].map { self.outputs($0, indicators: false) } ?? (OutputLines(), [:])
+            let (inputs, inputMarks) = mapping["inputs"].map { self.inputs($0, roles: ["mute", "acknowledge"]) } ?? (InputLines(), [:])
+            guard let id, let name, !members.isEmpty else { continue }
+            let panel = PanelConfiguration(id: id, name: name, systems: members, outputs: outputs, inputs: inputs)
+            // The line check needs a system-shaped entry; only its lines and id are read.
+            let placeholder = SystemConfiguration(
+                id: id, name: name, location: "", transformer: TransformerRating(ratingKVA: 1, secondaryVoltageVolts: 230),
+                device: DeviceConfiguration(profileID: "", transport: .tcp(host: "", port: 0), unit: 1), outputs: outputs,
+                inputs: inputs)
+            let entry = Located(
+                system: placeholder, path: item.path, line: item.mark?.line ?? 0, idMark: nil, unitMark: nil, transportMark: nil,
+                outputMarks: outputMarks, inputMarks: inputMarks)
+            let earlier = systems + located
+            for use in gpioLines(of: entry) {
+                for other in earlier {
+                    guard let clash = gpioLines(of: other).first(where: { otherUse in
+                        otherUse.chip == use.chip
+                            && ((use.offset != nil && otherUse.offset == use.offset) || (use.name != nil && otherUse.name == use.name))
+                    }) else { continue }
+                    diagnostics.report(
+                        "\(entry.path).\(use.section).\(use.role)", at: use.mark,
+                        "\(use.chip) \(use.offset.map { "line \($0)" } ?? "line '\(use.name ?? "")'") is already the \(clash.role) \(clash.kind) of \(other.path) ('\(other.system.id)'); one line cannot serve two roles"
+                    )
+                    break
+                }
+            }
+            panels.append(panel)
+            located.append(entry)
+        }
+        return panels
     }
 
     func inputLine(_ inputs: InputLines, _ role: String) -> InputLineReference? {

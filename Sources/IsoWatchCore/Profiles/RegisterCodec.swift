@@ -29,6 +29,11 @@ extension WordOrder {
     }
 }
 
+/// 10^0 ... 10^22: every one is exact in a double (5^22 < 2^53).
+private let exactPowersOfTen: [Double] = (0...22).reduce(into: []) { powers, k in
+    powers.append(k == 0 ? 1 : powers[k - 1] * 10)
+}
+
 extension RegisterField {
     /// The raw number in `words` (exactly `type.width` of them). For f32 it may be non-finite.
     public func rawValue(from words: [UInt16]) -> Double {
@@ -61,6 +66,27 @@ extension RegisterField {
     }
 
     public func siValue(raw: Double) -> Double {
+        powerOfTenSIValue(raw: raw) ?? decimalSIValue(raw: raw)
+    }
+
+    /// The common case on the poll path, without decimal arithmetic: a whole raw count, no
+    /// offset, and a scale that is a power of ten (0.1 A, 1e-6 F, 1000 Ω). Then `raw / 10^k` or
+    /// `raw × 10^k` is one IEEE operation on two exact operands, rounded once: the same double
+    /// as the exact decimal product that `decimalSIValue` rounds. Nil when that does not hold.
+    public func powerOfTenSIValue(raw: Double) -> Double? {
+        guard offset == 0, raw == raw.rounded(), abs(raw) <= 9_007_199_254_740_992 else { return nil }
+        if scale == 1 { return raw }
+        guard scale > 0, scale.isFinite else { return nil }
+        let exponent = log10(scale).rounded()
+        guard abs(exponent) <= 22 else { return nil }
+        let power = exactPowersOfTen[Int(abs(exponent))]
+        if exponent > 0 { return scale == power ? raw * power : nil }
+        // A scale read as "0.01" is the double nearest 1/100, which is what 1 / 100 rounds to.
+        return scale == 1 / power ? raw / power : nil
+    }
+
+    /// The reference: exact decimal arithmetic on the shortest decimal forms, rounded once.
+    public func decimalSIValue(raw: Double) -> Double {
         // Scales such as 0.1 A or 1e-6 F have no exact binary form: 142 × 0.1 gives
         // 14.200000000000001. The product of the two short decimals, taken exactly and then
         // rounded once to the nearest double, is the value the device meant (14.2).

@@ -64,11 +64,35 @@ public final class RunningEndpoint: Sendable {
 /// completes each device's measurements. `stop()` ends it all; nothing runs on Swift's pool.
 public final class Simulator: Sendable {
     public let endpoints: [RunningEndpoint]
-    private let clock: MeasurementClock
+    /// Physics time: what thermal models, load profiles and device response times follow.
+    public let clock: SimulationClock
+    /// The theatre panel: relay outputs to observe, buttons and contacts to drive.
+    public let panel: SimulatedPanel
+    /// Serves `panel` to the service's `SimulatorPanelBackend`, when the site asks for it.
+    public let panelServer: PanelServer?
+    private let measurementClock: MeasurementClock
+    /// Devices with a sample ring (isowatch-frontend): driven sample by sample in real time by
+    /// their own thread, not by the measurement clock.
+    public let frontEnds: [FrontEndDevice]
 
     /// Checks the whole site first (so nothing half-starts), then opens every endpoint.
-    public init(site: SiteDescription, profiles: ProfileLibrary) throws(SimulatorError) {
+    /// `clock` sets the time factor, or makes physics time manual (`advancePhysics`).
+    public init(site: SiteDescription, profiles: ProfileLibrary, clock: SimulationClock = SimulationClock())
+        throws(SimulatorError)
+    {
+        self.clock = clock
+        let panel = SimulatedPanel()
+        self.panel = panel
         try Self.validate(site, profiles)
+        // The panel before the endpoints: a bench that waits for an endpoint (the RTU link)
+        // before starting the service then finds the panel listening too.
+        do {
+            panelServer = try site.panelListen.map { listen throws(SystemCallError) in
+                try PanelServer(host: listen.host, port: listen.port, panel: panel)
+            }
+        } catch {
+            throw SimulatorError("panel: \(error)")
+        }
         var running: [RunningEndpoint] = []
         do throws(SimulatorError) {
             for endpoint in site.endpoints {
@@ -92,12 +116,17 @@ public final class Simulator: Sendable {
                 running.append(RunningEndpoint(id: endpoint.id, server: server, devices: devices))
             }
             do {
-                clock = try MeasurementClock(devices: running.flatMap(\.devices))
+                measurementClock = try MeasurementClock(
+                    devices: running.flatMap(\.devices).filter { $0.profile.sampleWindow == nil }, clock: clock)
+                frontEnds = try running.flatMap(\.devices).filter { $0.profile.sampleWindow != nil }.map {
+                    try FrontEndDevice(device: $0, seed: UInt64($0.unitID))
+                }
             } catch {
                 throw SimulatorError("measurement clock: \(error)")
             }
         } catch {
             running.forEach { $0.stop() }
+            panelServer?.stop()
             throw error
         }
         endpoints = running
@@ -111,9 +140,20 @@ public final class Simulator: Sendable {
         endpoint(id)?.device(unit: unit)
     }
 
+    /// Moves a manual clock forward and completes every measurement that falls due, on the
+    /// caller's thread, so a test steps physics time without waiting for anything.
+    public func advancePhysics(bySeconds seconds: Double) {
+        let now = clock.advanceManual(bySeconds: seconds)
+        for device in endpoints.flatMap(\.devices) where device.profile.sampleWindow == nil {
+            device.measure(untilPhysicsSeconds: now)
+        }
+    }
+
     /// Closes every listener, connection and pty, removes symlinks and joins every thread.
     public func stop() {
-        clock.stop()
+        frontEnds.forEach { $0.stop() }
+        measurementClock.stop()
+        panelServer?.stop()
         endpoints.forEach { $0.stop() }
     }
 
@@ -123,7 +163,8 @@ public final class Simulator: Sendable {
         do {
             let device = try SimulatedDevice(
                 profile: profile, unitID: description.unit, state: description.state,
-                measurementIntervalSeconds: description.measurementIntervalSeconds, online: description.online)
+                measurementIntervalSeconds: description.measurementIntervalSeconds, online: description.online,
+                physics: description.system.map { DevicePhysics(system: $0) })
             device.unit.wireFault = description.wireFault
             return device
         } catch {
@@ -155,7 +196,10 @@ public final class Simulator: Sendable {
                         "\(where_): no profile '\(unit.profileID)' (have: \(profiles.ids.joined(separator: ", ")))")
                     continue
                 }
-                for quantity in unit.state.values.keys.sorted() where profile.fields[quantity] == nil {
+                // A front-end publishes raw samples; its true Re and Ce are what the service estimates.
+                let truths: Set<Quantity> =
+                    profile.sampleWindow == nil ? [] : [.insulationResistanceOhms, .leakageCapacitanceFarads]
+                for quantity in unit.state.values.keys.sorted() where profile.fields[quantity] == nil && !truths.contains(quantity) {
                     let published = profile.fields.keys.sorted().map(\.rawValue).joined(separator: ", ")
                     problems.append(
                         "\(where_): profile '\(profile.id)' does not publish \(quantity.rawValue) (it has: \(published))")

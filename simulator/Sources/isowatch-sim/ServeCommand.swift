@@ -44,10 +44,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Quick form: a unit id to serve (repeat for several).")
     var unit: [UInt8] = []
 
+    @Option(help: "Physics seconds per wall second (thermal models, load profiles, device response times); wire timing stays real.")
+    var timeFactor: Double = 1
+
+    @Option(help: "Serve the theatre panel's line protocol at HOST:PORT (overrides the site's panel.listen).")
+    var panel: String?
+
     @Option(name: .customLong("value"), help: "Quick form: QUANTITY=VALUE in SI units (repeatable), e.g. insulation_resistance_ohms=30000.")
     var values: [String] = []
 
     func validate() throws {
+        guard timeFactor > 0, timeFactor <= 100_000 else { throw ValidationError("--time-factor must be above 0 and at most 100000") }
         if site != nil {
             guard profile == nil, tcp == nil, rtuLink == nil, unit.isEmpty, values.isEmpty else {
                 throw ValidationError("--site cannot be combined with --profile, --tcp, --rtu-link, --unit or --value")
@@ -61,16 +68,27 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let library = try loadProfiles()
-        let description = try siteDescription(library)
+        var description = try siteDescription(library)
+        if let panel {
+            guard let address = HostPort(panel), address.port > 0 else {
+                throw ValidationError("--panel expects HOST:PORT, got '\(panel)'")
+            }
+            description.panelListen = PanelListen(host: address.host, port: UInt16(address.port))
+        }
         let simulator: Simulator
         do {
-            simulator = try Simulator(site: description, profiles: library)
+            simulator = try Simulator(
+                site: description, profiles: library, clock: SimulationClock(.accelerated(factor: timeFactor)))
         } catch {
             throw CleanExit.message("error: \(error)")
         }
         for endpoint in simulator.endpoints {
             say("[\(endpoint.id)] \(endpoint.summary)")
         }
+        if let server = simulator.panelServer {
+            say("panel \(server.host.contains(":") ? "[\(server.host)]" : server.host):\(server.port)")
+        }
+        if timeFactor != 1 { say("time factor \(timeFactor)") }
         defer { simulator.stop() }
         if noControl {
             for await signal in terminationSignals() {

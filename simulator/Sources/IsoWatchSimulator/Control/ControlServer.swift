@@ -9,6 +9,12 @@ import IsoWatchCore
 /// - `GET /api/v1/units`
 /// - `PATCH /api/v1/endpoints/{endpoint}/units/{unit}` with a `UnitPatch`
 /// - `POST /api/v1/endpoints/{endpoint}/drop-connections`
+/// - `GET|PATCH /api/v1/endpoints/{endpoint}/units/{unit}/physics` with a `PhysicsPatch`: the
+///   true IT system behind a physics-driven unit
+/// - `GET /api/v1/clock`: physics time and time factor
+/// - `GET /api/v1/panel`: the theatre panel's lines; `POST /api/v1/panel/lines` with
+///   `{"line": "gpiochip0:17", "active": true}` (or `"electrical_high"`) drives an input
+/// - `POST /api/v1/scenarios`, `GET|DELETE /api/v1/scenarios/current` (see `ScenarioControl`)
 public struct ControlServer: Sendable {
     public let simulator: Simulator
     public let host: String
@@ -68,6 +74,54 @@ public struct ControlServer: Sendable {
             }
             return UnitView(endpoint: endpoint, device: device)
         }
+        router.get("api/v1/panel") { _, _ in
+            PanelView(
+                listen: simulator.panelServer.map { "\($0.host.contains(":") ? "[\($0.host)]" : $0.host):\($0.port)" },
+                lines: simulator.panel.lines, outputChanges: simulator.panel.outputHistory.count)
+        }
+        router.post("api/v1/panel/lines") { request, context in
+            let drive: PanelDrive
+            do {
+                drive = try await request.decode(as: PanelDrive.self, context: context)
+            } catch let error as DecodingError {
+                throw HTTPError(.badRequest, message: Self.explain(error))
+            }
+            guard (drive.active == nil) != (drive.electricalHigh == nil) else {
+                throw HTTPError(.badRequest, message: "give exactly one of 'active' and 'electrical_high'")
+            }
+            do throws(SimulatedPanel.Refusal) {
+                if let active = drive.active {
+                    try simulator.panel.drive(drive.line, active: active)
+                } else if let high = drive.electricalHigh {
+                    try simulator.panel.drive(drive.line, electricalHigh: high)
+                }
+            } catch {
+                throw HTTPError(error == .unknownLine(drive.line) ? .notFound : .conflict, message: error.description)
+            }
+            return try simulator.panel.line(drive.line) ?? { throw HTTPError(.notFound, message: "no line \(drive.line)") }()
+        }
+        router.get("api/v1/clock") { _, _ in
+            ClockView(physicsSeconds: simulator.clock.physicsSeconds, timeFactor: simulator.clock.timeFactor)
+        }
+        router.get("api/v1/endpoints/:endpoint/units/:unit/physics") { _, context in
+            let (endpoint, device) = try Self.unit(context, in: simulator)
+            return try Self.physicsView(endpoint, device, simulator)
+        }
+        router.patch("api/v1/endpoints/:endpoint/units/:unit/physics") { request, context in
+            let (endpoint, device) = try Self.unit(context, in: simulator)
+            let patch: PhysicsPatch
+            do {
+                patch = try await request.decode(as: PhysicsPatch.self, context: context)
+            } catch let error as DecodingError {
+                throw HTTPError(.badRequest, message: Self.explain(error))
+            }
+            do throws(PatchRefusal) {
+                try patch.apply(to: device)
+            } catch {
+                throw HTTPError(.badRequest, message: error.description)
+            }
+            return try Self.physicsView(endpoint, device, simulator)
+        }
         router.post("api/v1/endpoints/:endpoint/drop-connections") { _, context in
             let endpoint = try Self.endpoint(context, in: simulator)
             guard case .tcp(let server) = endpoint.server else {
@@ -75,6 +129,7 @@ public struct ControlServer: Sendable {
             }
             return DropView(endpoint: endpoint.id, dropped: server.dropConnections())
         }
+        ScenarioControl.addRoutes(to: router, simulator: simulator)
         return router
     }
 
@@ -85,6 +140,27 @@ public struct ControlServer: Sendable {
             throw HTTPError(.notFound, message: "no endpoint '\(id)' (have: \(ids))")
         }
         return endpoint
+    }
+
+    private static func unit(_ context: BasicRequestContext, in simulator: Simulator) throws -> (RunningEndpoint, SimulatedDevice) {
+        let endpoint = try Self.endpoint(context, in: simulator)
+        let unitText = try context.parameters.require("unit")
+        guard let unitID = UInt8(unitText), let device = endpoint.device(unit: unitID) else {
+            let units = endpoint.devices.map { String($0.unitID) }.joined(separator: ", ")
+            throw HTTPError(.notFound, message: "endpoint '\(endpoint.id)' has no unit '\(unitText)' (it has: \(units))")
+        }
+        return (endpoint, device)
+    }
+
+    private static func physicsView(_ endpoint: RunningEndpoint, _ device: SimulatedDevice, _ simulator: Simulator) throws
+        -> PhysicsView
+    {
+        guard let view = PhysicsView(endpoint: endpoint, device: device, physicsSeconds: simulator.clock.physicsSeconds) else {
+            throw HTTPError(
+                .conflict,
+                message: "endpoint '\(endpoint.id)' unit \(device.unitID) has no physics (its site entry has no 'system')")
+        }
+        return view
     }
 
     private static func explain(_ error: DecodingError) -> String {
@@ -112,3 +188,51 @@ extension UnitView: ResponseEncodable {}
 extension UnitsView: ResponseEncodable {}
 extension EndpointsView: ResponseEncodable {}
 extension DropView: ResponseEncodable {}
+extension PhysicsView: ResponseEncodable {}
+extension ClockView: ResponseEncodable {}
+extension PanelView: ResponseEncodable {}
+extension SimulatedPanel.Line: ResponseEncodable {}
+
+/// `GET /api/v1/panel`.
+public struct PanelView: Codable, Sendable, Equatable {
+    /// Where the panel protocol listens (HOST:PORT), if it does.
+    public var listen: String?
+    public var lines: [SimulatedPanel.Line]
+    /// How many output claims and changes there were so far.
+    public var outputChanges: Int
+
+    enum CodingKeys: String, CodingKey {
+        case listen, lines
+        case outputChanges = "output_changes"
+    }
+}
+
+/// The body of `POST /api/v1/panel/lines`.
+public struct PanelDrive: Codable, Sendable, Equatable {
+    public var line: String
+    public var active: Bool?
+    public var electricalHigh: Bool?
+
+    public init(line: String, active: Bool? = nil, electricalHigh: Bool? = nil) {
+        self.line = line
+        self.active = active
+        self.electricalHigh = electricalHigh
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case line, active
+        case electricalHigh = "electrical_high"
+    }
+}
+
+/// `GET /api/v1/clock`.
+public struct ClockView: Codable, Sendable, Equatable {
+    public var physicsSeconds: Double
+    /// Physics seconds per wall second; 0 for a manual clock.
+    public var timeFactor: Double
+
+    enum CodingKeys: String, CodingKey {
+        case physicsSeconds = "physics_seconds"
+        case timeFactor = "time_factor"
+    }
+}

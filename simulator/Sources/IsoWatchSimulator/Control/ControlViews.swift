@@ -186,7 +186,10 @@ public struct UnitPatch: Codable, Sendable, Equatable {
             }
             guard value.isFinite else { throw PatchRefusal("auxiliary.\(name): must be a finite number") }
         }
-        if quantities.isEmpty == false || validities.isEmpty == false || newFaults != nil || auxiliary != nil {
+        if device.physics != nil {
+            try Self.applyToPhysics(device, quantities: quantities, validities: validities, faults: newFaults)
+            if let auxiliary { device.update { state in for (name, value) in auxiliary { state.auxiliary[name] = value } } }
+        } else if quantities.isEmpty == false || validities.isEmpty == false || newFaults != nil || auxiliary != nil {
             device.update { state in
                 for (quantity, value) in quantities {
                     state.values[quantity] = MeasuredValue(value, validity: validities[quantity] ?? .actual)
@@ -202,9 +205,56 @@ public struct UnitPatch: Codable, Sendable, Equatable {
         if let wireFault { device.unit.wireFault = wireFault }
     }
 
+    /// On a physics-driven unit the published values follow the true system, so a value set
+    /// here sets the truth behind it, and the device shows it after its response time.
+    private static func applyToPhysics(
+        _ device: SimulatedDevice, quantities: [Quantity: Double], validities: [Quantity: Validity], faults: Set<Fault>?
+    ) throws(PatchRefusal) {
+        if let quantity = validities.keys.sorted().first {
+            throw PatchRefusal("validity.\(quantity.rawValue): a physics-driven unit decides its validities itself")
+        }
+        for (quantity, value) in quantities {
+            switch quantity {
+            case .insulationResistanceOhms, .systemVoltageVolts:
+                guard value > 0 else { throw PatchRefusal("values.\(quantity.rawValue): must be above 0") }
+            case .leakageCapacitanceFarads, .loadCurrentAmperes, .loadPercent:
+                guard value >= 0 else { throw PatchRefusal("values.\(quantity.rawValue): must be 0 or more") }
+            case .windingTemperatureCelsius, .temperatureSensorOhms:
+                throw PatchRefusal(
+                    "values.\(quantity.rawValue): follows the thermal model on a physics-driven unit; set load_amperes or ambient_celsius through …/physics")
+            }
+        }
+        let settable: Set<Fault> = [.earthConnection, .lineConnection, .temperatureSensor, .device]
+        if let faults, let other = faults.subtracting(settable).sorted().first {
+            throw PatchRefusal(
+                "faults: '\(other.rawValue)' follows the physics on this unit; set the quantity behind it (insulation, load) instead")
+        }
+        device.updatePhysics { physics in
+            for (quantity, value) in quantities {
+                switch quantity {
+                case .insulationResistanceOhms: physics.system.setInsulationResistance(ohms: value)
+                case .leakageCapacitanceFarads: physics.system.setLeakageCapacitance(farads: value)
+                case .loadCurrentAmperes: physics.system.loadProfile = .constant(amperes: value)
+                case .loadPercent:
+                    physics.system.loadProfile = .constant(amperes: physics.system.ratedCurrentAmperes * value / 100)
+                case .systemVoltageVolts: physics.system.secondaryVoltageVolts = value
+                case .windingTemperatureCelsius, .temperatureSensorOhms: break
+                }
+            }
+            if let faults {
+                physics.system.earthConnected = !faults.contains(.earthConnection)
+                physics.system.lineConnected = !faults.contains(.lineConnection)
+                physics.system.sensor.wiring = faults.contains(.temperatureSensor) ? .broken : .intact
+                physics.forcedFaults = faults.intersection([.device])
+            }
+        }
+    }
+
     private static func quantity(_ name: String, in profile: DeviceProfile, key: String) throws(PatchRefusal) -> Quantity {
         let published = profile.fields.keys.sorted().map(\.rawValue).joined(separator: ", ")
-        guard let quantity = Quantity(rawValue: name), profile.fields[quantity] != nil else {
+        // A front-end (sample ring) publishes no Re or Ce: setting them sets the truth it measures.
+        let truths: Set<Quantity> = profile.sampleWindow == nil ? [] : [.insulationResistanceOhms, .leakageCapacitanceFarads]
+        guard let quantity = Quantity(rawValue: name), profile.fields[quantity] != nil || truths.contains(quantity) else {
             throw PatchRefusal("\(key).\(name): profile '\(profile.id)' publishes no such quantity (it has: \(published))")
         }
         return quantity

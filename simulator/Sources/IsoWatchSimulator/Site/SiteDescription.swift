@@ -4,9 +4,26 @@ import IsoWatchCore
 /// Built in code by tests, or read from a site file by `SiteFile`.
 public struct SiteDescription: Sendable, Equatable {
     public var endpoints: [EndpointDescription]
+    /// Seeds everything random in the site's physics (theatre-day load profiles).
+    public var seed: UInt64
+    /// Where the theatre panel's line protocol listens (port 0: any free port); nil: no panel
+    /// server (the panel exists for the control interface all the same).
+    public var panelListen: PanelListen?
 
-    public init(endpoints: [EndpointDescription]) {
+    public init(endpoints: [EndpointDescription], seed: UInt64 = 1, panelListen: PanelListen? = nil) {
         self.endpoints = endpoints
+        self.seed = seed
+        self.panelListen = panelListen
+    }
+}
+
+public struct PanelListen: Sendable, Equatable {
+    public var host: String
+    public var port: UInt16
+
+    public init(host: String = "127.0.0.1", port: UInt16 = 0) {
+        self.host = host
+        self.port = port
     }
 }
 
@@ -54,11 +71,14 @@ public struct UnitDescription: Sendable, Equatable {
     public var online: Bool
     public var wireFault: WireFault?
     public var measurementIntervalSeconds: Double
+    /// The IT system whose physics drives what the device publishes; nil: values are set directly.
+    public var system: ITSystemModel?
 
     public init(
         unit: UInt8, profileID: String, state: DeviceState = DeviceState(), online: Bool = true,
-        wireFault: WireFault? = nil, measurementIntervalSeconds: Double = 1.0
+        wireFault: WireFault? = nil, measurementIntervalSeconds: Double = 1.0, system: ITSystemModel? = nil
     ) {
+        self.system = system
         self.unit = unit
         self.profileID = profileID
         self.state = state

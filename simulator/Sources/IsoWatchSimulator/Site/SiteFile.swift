@@ -7,6 +7,8 @@ import Yams
 ///
 /// ```yaml
 /// name: Test bench 2                      # optional, for people
+/// seed: 7                                 # seeds everything random (load profiles); default 1
+/// panel: { listen: 127.0.0.1:8082 }       # the theatre panel for isowatch's `gpio: {backend: simulator}`
 /// endpoints:
 ///   - id: gw1                             # optional; default tcp0, tcp1… / rtu0, rtu1…
 ///     listen: 127.0.0.1:1502              # a TCP gateway ([::1]:1502 for IPv6)
@@ -23,7 +25,22 @@ import Yams
 ///         parameters: { name: 50000 }     # the profile's writable parameters, initial settings
 ///         online: true                    # default true
 ///         wire_fault: { kind: delay, delay_seconds: 0.5 }   # default none
-///         measurement_interval_seconds: 1 # default 1
+///         measurement_interval_seconds: 1 # default 1 (physics seconds)
+///         system:                         # optional: physics drives what the device publishes
+///           rating_kva: 5                 # 0.5...10; default 5
+///           secondary_voltage_volts: 230  # default 230
+///           frequency_hz: 50              # 50 or 60; default 50
+///           load: { amperes: 8 }          # constant; or { theatre_day: 18, start_hour: 7 } (peak A)
+///           ambient_celsius: 25           # default 25
+///           sensor: pt100                 # pt100 or ptc_chain; default pt100
+///           insulation_resistance_ohms: 1.0e6   # lumped Re, split evenly over L1/L2; or
+///           insulation_l1_ohms: 2.0e6           #   per line (then both)
+///           insulation_l2_ohms: 2.0e6
+///           leakage_capacitance_farads: 0.8e-6  # lumped Ce; or capacitance_l1_farads/_l2_farads
+///           dc_offset_volts: 0            # default 0
+///           earth_connected: true         # default true
+///           line_connected: true          # default true
+///         # with `system`, `values` and `faults` are not allowed: the physics gives them
 ///   - id: bus1
 ///     link: /tmp/isowatch/rtu0            # an RTU bus on a pty, symlinked here
 ///     baud: 19200                         # default 19200
@@ -65,6 +82,9 @@ public enum SiteFile {
 private final class SiteReader {
     let file: String
     var errors: [ConfigurationError] = []
+    var seed: UInt64 = 1
+    /// Counts units with a system, so each theatre-day profile gets its own stream of the seed.
+    var systemCount: UInt64 = 0
 
     init(file: String) { self.file = file }
 
@@ -80,8 +100,17 @@ private final class SiteReader {
             report("", nil, "YAML syntax: \(error)")
             return nil
         }
-        guard let top = mapping(root, "", allowed: ["name", "endpoints"]) else { return nil }
+        guard let top = mapping(root, "", allowed: ["name", "seed", "panel", "endpoints"]) else { return nil }
+        var panelListen: PanelListen?
+        if let node = top["panel"], let fields = mapping(node, "panel", allowed: ["listen"]) {
+            if let listenNode = fields["listen"], let address = listen(listenNode, "panel.listen") {
+                panelListen = PanelListen(host: address.host, port: address.port)
+            } else if fields["listen"] == nil {
+                report("panel.listen", node, "required: HOST:PORT where the panel protocol listens")
+            }
+        }
         if let name = top["name"] { _ = string(name, "name") }
+        if let node = top["seed"], let value = integer(node, "seed", in: 0...Int.max) { seed = UInt64(value) }
         guard let list = top["endpoints"] else {
             report("endpoints", root, "required: the list of TCP gateways and RTU buses to serve")
             return nil
@@ -91,7 +120,10 @@ private final class SiteReader {
         let endpoints = nodes.enumerated().compactMap { index, node in
             endpoint(node, "endpoints[\(index)]", counters: &counters)
         }
-        return SiteDescription(endpoints: endpoints)
+        var description = SiteDescription(endpoints: endpoints)
+        description.seed = seed
+        description.panelListen = panelListen
+        return description
     }
 
     private static let endpointKeys = [
@@ -168,7 +200,7 @@ private final class SiteReader {
     private func unit(_ node: Node, _ path: String) -> UnitDescription? {
         let keys = [
             "unit", "profile", "values", "faults", "auxiliary", "parameters", "online", "wire_fault",
-            "measurement_interval_seconds",
+            "measurement_interval_seconds", "system",
         ]
         guard let fields = mapping(node, path, allowed: keys) else { return nil }
         guard let unitNode = fields["unit"] else {
@@ -212,6 +244,12 @@ private final class SiteReader {
         {
             description.measurementIntervalSeconds = seconds
         }
+        if let node = fields["system"] {
+            for key in ["values", "faults"] where fields[key] != nil {
+                report("\(path).\(key)", fields[key], "not with 'system': the physics gives the values and faults")
+            }
+            description.system = system(node, "\(path).system")
+        }
         if let node = fields["wire_fault"] {
             do {
                 description.wireFault = try YAMLDecoder().decode(WireFault.self, from: node)
@@ -224,6 +262,70 @@ private final class SiteReader {
             }
         }
         return description
+    }
+
+    private static let systemKeys = [
+        "rating_kva", "secondary_voltage_volts", "frequency_hz", "load", "ambient_celsius", "sensor",
+        "insulation_resistance_ohms", "insulation_l1_ohms", "insulation_l2_ohms", "leakage_capacitance_farads",
+        "capacitance_l1_farads", "capacitance_l2_farads", "dc_offset_volts", "earth_connected", "line_connected",
+    ]
+
+    private func system(_ node: Node, _ path: String) -> ITSystemModel? {
+        guard let fields = mapping(node, path, allowed: Self.systemKeys) else { return nil }
+        systemCount += 1
+        let before = errors.count
+        func value(_ key: String, _ range: ClosedRange<Double>, _ fallback: Double) -> Double {
+            fields[key].flatMap { number($0, "\(path).\(key)", in: range) } ?? fallback
+        }
+        let ratingVA = 1000 * value("rating_kva", 0.5...10, 5)
+        let voltage = value("secondary_voltage_volts", 1...250, 230)
+        let frequency = value("frequency_hz", 50...60, 50)
+        if let node = fields["frequency_hz"], frequency != 50, frequency != 60 {
+            report("\(path).frequency_hz", node, "expected 50 or 60")
+        }
+        let ambient = value("ambient_celsius", -20...60, 25)
+        var load = LoadProfile.constant(amperes: 0.35 * ratingVA / voltage)
+        if let node = fields["load"], let entries = mapping(node, "\(path).load", allowed: ["amperes", "theatre_day", "start_hour"]) {
+            if let amperes = entries["amperes"].flatMap({ number($0, "\(path).load.amperes", in: 0...200) }) {
+                load = .constant(amperes: amperes)
+            } else if let peak = entries["theatre_day"].flatMap({ number($0, "\(path).load.theatre_day", in: 0...200) }) {
+                let startHour = entries["start_hour"].flatMap { number($0, "\(path).load.start_hour", in: 0...24) } ?? 0
+                load = .theatreDay(
+                    peakAmperes: peak, seed: SplitMix64.mix(seed &+ systemCount), startSecondsOfDay: startHour * 3600)
+            } else if entries["amperes"] == nil, entries["theatre_day"] == nil {
+                report("\(path).load", node, "needs 'amperes' (constant) or 'theatre_day' (peak amperes of a theatre's day)")
+            }
+        }
+        var sensor = WindingSensor.pt100(.pt100)
+        if let node = fields["sensor"], let text = string(node, "\(path).sensor") {
+            switch text {
+            case "pt100": break
+            case "ptc_chain": sensor = .ptcChain(PTCThermistorChain())
+            default: report("\(path).sensor", node, "expected pt100 or ptc_chain, got '\(text)'")
+            }
+        }
+        let lumpedOhms = fields["insulation_resistance_ohms"].flatMap { number($0, "\(path).insulation_resistance_ohms", in: 1...1e10) }
+        let perLine = ["insulation_l1_ohms", "insulation_l2_ohms"].filter { fields[$0] != nil }
+        if lumpedOhms != nil, !perLine.isEmpty {
+            report("\(path).insulation_resistance_ohms", fields["insulation_resistance_ohms"], "give the lumped value or the per-line values, not both")
+        } else if perLine.count == 1 {
+            report("\(path).\(perLine[0])", fields[perLine[0]], "give both insulation_l1_ohms and insulation_l2_ohms")
+        }
+        let lumpedFarads = fields["leakage_capacitance_farads"].flatMap { number($0, "\(path).leakage_capacitance_farads", in: 0...1e-3) }
+        let r1 = lumpedOhms.map { 2 * $0 } ?? value("insulation_l1_ohms", 1...1e10, 2e6)
+        let r2 = lumpedOhms.map { 2 * $0 } ?? value("insulation_l2_ohms", 1...1e10, 2e6)
+        let c1 = lumpedFarads.map { $0 / 2 } ?? value("capacitance_l1_farads", 0...1e-3, 0.4e-6)
+        let c2 = lumpedFarads.map { $0 / 2 } ?? value("capacitance_l2_farads", 0...1e-3, 0.4e-6)
+        let offset = value("dc_offset_volts", -1000...1000, 0)
+        let earth = fields["earth_connected"].flatMap { bool($0, "\(path).earth_connected") } ?? true
+        let line = fields["line_connected"].flatMap { bool($0, "\(path).line_connected") } ?? true
+        guard errors.count == before else { return nil }
+        return ITSystemModel(
+            ratingVoltAmperes: ratingVA, secondaryVoltageVolts: voltage, frequencyHz: frequency, loadProfile: load,
+            ambientCelsius: ambient, sensor: sensor,
+            line1: ConductorInsulation(insulationResistanceOhms: r1, leakageCapacitanceFarads: c1),
+            line2: ConductorInsulation(insulationResistanceOhms: r2, leakageCapacitanceFarads: c2),
+            dcOffsetVolts: offset, earthConnected: earth, lineConnected: line)
     }
 
     private func measured(_ node: Node, _ path: String) -> MeasuredValue? {

@@ -188,7 +188,7 @@ public final class ModbusTCPServer: Sendable {
         }
     }
 
-    private static func openListener(host: String, port: UInt16) throws(SystemCallError) -> (Int32, UInt16) {
+    static func openListener(host: String, port: UInt16) throws(SystemCallError) -> (Int32, UInt16) {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         #if canImport(Glibc)

@@ -1,0 +1,103 @@
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import IsoWatchCore
+import NIOCore
+
+/// Who may do what over HTTP, and where sign-ins and actions are journaled.
+public struct WebAccess: Sendable {
+    /// Reading without signing in. Actions always need a signed-in user.
+    public var openRead: Bool
+    public var users: UserDirectory
+    public var sessionLifetimeSeconds: Double
+    /// PEM files: when set the server speaks only HTTPS and session cookies are `Secure`.
+    public var tls: TLSFiles?
+    /// Writes one journal entry: kind (`login`, `login_refused`, `logout`, `silence`,
+    /// `acknowledge`, `test`), user name, IT system (for actions) and detail. Wired by the runtime
+    /// to the durable journal; the HTTP layer knows nothing of how it is stored.
+    public var journal: AccessJournal
+
+    public typealias AccessJournal =
+        @Sendable (_ kind: String, _ user: String, _ system: String?, _ detail: String) async throws -> Void
+
+    public init(
+        openRead: Bool, users: UserDirectory, sessionLifetimeSeconds: Double = 8 * 3600, tls: TLSFiles? = nil,
+        journal: @escaping AccessJournal = { _, _, _, _ in }
+    ) {
+        self.openRead = openRead
+        self.users = users
+        self.sessionLifetimeSeconds = sessionLifetimeSeconds
+        self.tls = tls
+        self.journal = journal
+    }
+
+    /// From the configuration's `http:` section. Without a users file nobody can sign in, so
+    /// reading is open (unless `open_read: false` says otherwise) and every action is refused.
+    public static func from(
+        _ settings: HTTPSettings, journal: @escaping AccessJournal = { _, _, _, _ in }
+    ) throws -> WebAccess {
+        let users = try settings.usersFile.map(UserDirectory.load) ?? UserDirectory()
+        return WebAccess(
+            openRead: settings.openRead ?? (settings.usersFile == nil), users: users,
+            sessionLifetimeSeconds: settings.sessionLifetimeSeconds, tls: settings.tls, journal: journal)
+    }
+
+    /// Open reading, no users: the walking skeleton's behaviour, for tools and tests that only read.
+    public static let openReadOnly = WebAccess(openRead: true, users: UserDirectory())
+}
+
+/// The request context of every isowatch route: the client's address (for the sign-in limit) and
+/// the signed-in user, if any, which `SessionMiddleware` fills in from the session cookie.
+public struct IsoWatchRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+    public var user: SignedInUser?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    /// The address without the port: a browser opens a new connection (and port) at will.
+    var clientAddress: String {
+        remoteAddress?.ipAddress ?? "unknown"
+    }
+}
+
+let sessionCookieName = "isowatch_session"
+
+/// Finds the session of each request and guards reading: unless reading is open, every
+/// `/api/v1` GET (data, history, events, the live stream) needs a signed-in user. The sign-in
+/// routes themselves, `/healthz` and the dashboard's static files stay reachable.
+struct SessionMiddleware: RouterMiddleware {
+    typealias Context = IsoWatchRequestContext
+    let sessions: SessionStore
+    let openRead: Bool
+
+    static let alwaysOpen: Set<String> = ["/api/v1/login", "/api/v1/logout", "/api/v1/session"]
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        var context = context
+        if let token = request.cookies[sessionCookieName]?.value {
+            context.user = sessions.user(token: token)
+        }
+        let path = request.uri.path
+        if !openRead, context.user == nil, request.method == .get || request.method == .head,
+            path.hasPrefix("/api/"), !Self.alwaysOpen.contains(path)
+        {
+            return HTTPServer.errorResponse(.unauthorized, "sign in to read (reading is not open on this server)")
+        }
+        return try await next(request, context)
+    }
+}
+
+extension HTTPServer {
+    static func tlsConfiguration(_ files: TLSFiles) throws -> TLSConfiguration {
+        let chain = try NIOSSLCertificate.fromPEMFile(files.certificateChain.path)
+        let key = try NIOSSLPrivateKey(file: files.privateKey.path, format: .pem)
+        return TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+    }
+}

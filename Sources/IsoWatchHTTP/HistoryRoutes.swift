@@ -1,0 +1,279 @@
+import Foundation
+import Hummingbird
+import IsoWatchCore
+import IsoWatchStore
+import NIOCore
+
+/// History, journal, alarms, CSV export, the printable inspection report, and `/metrics`.
+///
+/// Times in queries are ISO 8601 (`2026-11-22T08:00:00Z`) or Unix seconds. Every bad parameter is
+/// a 400 naming the parameter and what it accepts.
+public struct HistoryRoutes: Sendable {
+    /// nil when the configuration has no `storage:` section: history routes answer 503.
+    public var store: HistoryStore?
+    /// The Prometheus text exposition; nil when metrics are disabled.
+    public var metrics: (@Sendable () async -> String)?
+    public var siteName: String
+
+    /// The longest period one request may cover.
+    static let maximumSpanSeconds: Double = 400 * 86400
+    /// Raw readings are returned for periods up to this long; longer ones are bucketed.
+    static let rawSpanLimitSeconds: Double = 6 * 3600
+    /// A bucketed answer has at most about this many points.
+    static let targetPoints = 2000.0
+
+    public init(store: HistoryStore?, metrics: (@Sendable () async -> String)?, siteName: String = "") {
+        self.store = store
+        self.metrics = metrics
+        self.siteName = siteName
+    }
+
+    /// Routes that need no session: Prometheus scrapes without signing in (turn them off with
+    /// `metrics: {enabled: false}`).
+    public func registerOpen(on router: Router<HTTPServer.Context>) {
+        guard let metrics else { return }
+        router.get("/metrics") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: await metrics())))
+        }
+    }
+
+    public func register(on router: Router<HTTPServer.Context>, state: any LiveStateProvider) {
+        let routes = self
+        router.get("/api/v1/systems/{id}/readings") { request, context -> Response in
+            try await routes.withSystem(request, context, state) { store, system, query in
+                let (from, to) = try query.range(defaultSeconds: 3600)
+                let history = try await store.history(
+                    system: system.id, from: from, to: to, bucketSeconds: routes.bucketSeconds(from: from, to: to, store: store))
+                return HTTPServer.jsonResponse(HistoryDocument(history))
+            }
+        }
+        router.get("/api/v1/systems/{id}/history") { request, context -> Response in
+            try await routes.withSystem(request, context, state) { store, system, query in
+                let spans: [String: (seconds: Double, bucket: Int)] = [
+                    "hour": (3600, store.settings.rawRetentionSeconds >= 3600 ? 0 : 60), "day": (86400, 60),
+                    "week": (7 * 86400, 600),
+                ]
+                let name = query.text("span") ?? "hour"
+                guard let span = spans[name] else {
+                    throw QueryError("span", "must be hour, day or week, got '\(name)'")
+                }
+                let to = Date()
+                let history = try await store.history(
+                    system: system.id, from: to.addingTimeInterval(-span.seconds), to: to, bucketSeconds: span.bucket)
+                return HTTPServer.jsonResponse(HistoryDocument(history))
+            }
+        }
+        router.get("/api/v1/systems/{id}/readings.csv") { request, context -> Response in
+            try await routes.withSystem(request, context, state) { store, system, query in
+                let (from, to) = try query.range(defaultSeconds: 86400)
+                let history = try await store.history(
+                    system: system.id, from: from, to: to, bucketSeconds: routes.bucketSeconds(from: from, to: to, store: store))
+                let name = "\(system.id)-\(Int(from.timeIntervalSince1970))-\(Int(to.timeIntervalSince1970)).csv"
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"\(name)\""],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: HistoryExport.csv(history))))
+            }
+        }
+        router.get("/api/v1/systems/{id}/report") { request, context -> Response in
+            try await routes.withSystem(request, context, state) { store, system, query in
+                let (from, to) = try query.range(defaultSeconds: 30 * 86400)
+                let report = try await InspectionReport.gather(
+                    store: store, site: routes.siteName, system: system.id, name: system.name, location: system.location,
+                    from: from, to: to)
+                return Response(
+                    status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: report.html())))
+            }
+        }
+        router.get("/api/v1/events") { request, _ -> Response in
+            try await routes.withStore(request) { store, query in
+                let (from, to) = try query.optionalRange()
+                let limit = try query.integer("limit", in: 1...10_000) ?? 100
+                let events = try await store.events(
+                    JournalQuery(system: query.text("system"), from: from, to: to, kindPrefix: query.text("kind"), limit: limit))
+                return HTTPServer.jsonResponse(events)
+            }
+        }
+        router.get("/api/v1/alarms") { request, _ -> Response in
+            try await routes.withStore(request) { store, query in
+                let (from, to) = try query.optionalRange()
+                var active: Bool?
+                if let text = query.text("active") {
+                    guard let value = ["true": true, "false": false][text] else {
+                        throw QueryError("active", "must be true or false, got '\(text)'")
+                    }
+                    active = value
+                }
+                let limit = try query.integer("limit", in: 1...10_000) ?? 1000
+                let alarms = try await store.alarms(
+                    AlarmQuery(system: query.text("system"), active: active, from: from, to: to, limit: limit))
+                return HTTPServer.jsonResponse(alarms)
+            }
+        }
+    }
+
+    func bucketSeconds(from: Date, to: Date, store: HistoryStore) -> Int {
+        let span = to.timeIntervalSince(from)
+        let rawFrom = Date().addingTimeInterval(-store.settings.rawRetentionSeconds)
+        if span <= Self.rawSpanLimitSeconds && from >= rawFrom { return 0 }
+        let minutes = max(1, Int((span / Self.targetPoints / 60).rounded(.up)))
+        return minutes * 60
+    }
+
+    private func withStore(
+        _ request: Request, _ body: (HistoryStore, Query) async throws -> Response
+    ) async throws -> Response {
+        guard let store else {
+            return HTTPServer.errorResponse(.serviceUnavailable, "no history: the configuration has no storage section")
+        }
+        do {
+            return try await body(store, Query(request.uri.queryParameters))
+        } catch let error as QueryError {
+            return HTTPServer.errorResponse(.badRequest, error.description)
+        }
+    }
+
+    private func withSystem(
+        _ request: Request, _ context: HTTPServer.Context, _ state: any LiveStateProvider,
+        _ body: (HistoryStore, SystemStatus, Query) async throws -> Response
+    ) async throws -> Response {
+        let id = try context.parameters.require("id")
+        guard let system = await state.systems().first(where: { $0.id == id }) else {
+            return HTTPServer.errorResponse(.notFound, "no IT system with id '\(id)'")
+        }
+        return try await withStore(request) { store, query in try await body(store, system, query) }
+    }
+}
+
+struct QueryError: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ parameter: String, _ reason: String) {
+        description = "parameter '\(parameter)' \(reason)"
+    }
+}
+
+/// The query string of a history request, with the checks every route shares.
+struct Query {
+    let parameters: Hummingbird.Parameters
+
+    init(_ parameters: Hummingbird.Parameters) {
+        self.parameters = parameters
+    }
+
+    func text(_ name: String) -> String? {
+        guard let value = parameters.get(name), !value.isEmpty else { return nil }
+        return value
+    }
+
+    func integer(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard let text = text(name) else { return nil }
+        guard let value = Int(text), range.contains(value) else {
+            throw QueryError(name, "must be a whole number in \(range.lowerBound)...\(range.upperBound), got '\(text)'")
+        }
+        return value
+    }
+
+    /// Instants the store can hold (milliseconds since 1970 in an Int64, kept to calendar years
+    /// 1970...9999): anything outside is a 400, never an arithmetic trap further down.
+    static let representableSeconds: ClosedRange<Double> = 0...253_402_300_799
+
+    func time(_ name: String) throws -> Date? {
+        guard let text = text(name) else { return nil }
+        let parsed: Date?
+        if let seconds = Double(text), seconds.isFinite {
+            parsed = Date(timeIntervalSince1970: seconds)
+        } else {
+            let formatter = ISO8601DateFormatter()
+            if let date = formatter.date(from: text) {
+                parsed = date
+            } else {
+                formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+                parsed = formatter.date(from: text)
+            }
+        }
+        guard let parsed else {
+            throw QueryError(name, "must be an ISO 8601 time with a zone (2026-11-22T08:00:00Z) or Unix seconds, got '\(text)'")
+        }
+        guard Self.representableSeconds.contains(parsed.timeIntervalSince1970) else {
+            throw QueryError(name, "must lie between 1970-01-01 and 9999-12-31, got '\(text)'")
+        }
+        return parsed
+    }
+
+    /// `from` and `to`; a missing `to` is now, a missing `from` is `defaultSeconds` before `to`.
+    func range(defaultSeconds: Double) throws -> (Date, Date) {
+        let to = try time("to") ?? Date()
+        let from = try time("from") ?? to.addingTimeInterval(-defaultSeconds)
+        try check(from, to)
+        return (from, to)
+    }
+
+    func optionalRange() throws -> (Date?, Date?) {
+        let from = try time("from")
+        let to = try time("to")
+        if let from, let to { try check(from, to) }
+        return (from, to)
+    }
+
+    private func check(_ from: Date, _ to: Date) throws {
+        guard from < to else { throw QueryError("from", "must be before 'to'") }
+        guard to.timeIntervalSince(from) <= HistoryRoutes.maximumSpanSeconds else {
+            throw QueryError("from", "the period may span at most 400 days")
+        }
+    }
+}
+
+/// The JSON of a history: raw points carry one number per quantity, bucketed points
+/// `{"min", "mean", "max"}` per quantity and the number of samples.
+struct HistoryDocument: Encodable {
+    let history: History
+
+    init(_ history: History) {
+        self.history = history
+    }
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ string: String) { stringValue = string }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    private struct Point: Encodable {
+        let point: HistoryPoint
+        let raw: Bool
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(point.time, forKey: Key("timestamp"))
+            if raw {
+                try container.encode(point.faults.sorted().map(\.rawValue), forKey: Key("faults"))
+            } else {
+                try container.encode(point.samples, forKey: Key("samples"))
+                try container.encode(point.faultedSamples, forKey: Key("faulted_samples"))
+            }
+            for quantity in HistoryStore.quantities {
+                guard let statistics = point.statistics[quantity] else { continue }
+                if raw {
+                    try container.encode(statistics.mean, forKey: Key(quantity.rawValue))
+                } else {
+                    try container.encode(statistics, forKey: Key(quantity.rawValue))
+                }
+            }
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(history.system, forKey: Key("system"))
+        try container.encode(history.from, forKey: Key("from"))
+        try container.encode(history.to, forKey: Key("to"))
+        try container.encode(history.bucketSeconds, forKey: Key("bucket_seconds"))
+        try container.encode(history.points.map { Point(point: $0, raw: history.bucketSeconds == 0) }, forKey: Key("points"))
+    }
+}

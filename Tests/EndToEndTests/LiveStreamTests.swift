@@ -1,0 +1,340 @@
+import Foundation
+import IsoWatchCore
+import IsoWatchHTTP
+import IsoWatchSimulator
+import IsoWatchTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A server-sent-events client over a plain TCP socket, on a thread of its own: it speaks
+/// HTTP/1.1, undoes the chunked transfer encoding and splits the stream into events, as a
+/// browser's EventSource does. Every event is kept with the instant it arrived.
+final class EventStreamClient: @unchecked Sendable {
+    // @unchecked: all mutable state is guarded by `condition`; `socket` is set once in init.
+    struct Event: Sendable {
+        var name: String
+        var data: String
+        var receivedAt: ContinuousClock.Instant
+    }
+
+    private let socket: Int32
+    private let condition = NSCondition()
+    private var events: [Event] = []
+    private var status: Int?
+    private var headerText = ""
+    private var ended = false
+
+    init(port: Int, path: String = "/api/v1/stream", cookie: String? = nil) throws {
+        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw ExternalPeer.PeerError.missingTool("socket(): \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            Glibc.close(socket)
+            throw ExternalPeer.PeerError.missingTool("connect to port \(port): errno \(errno)")
+        }
+        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept: text/event-stream\r\n"
+        if let cookie { request += "Cookie: \(cookie)\r\n" }
+        request += "\r\n"
+        _ = request.withCString { Glibc.send(socket, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        let thread = Thread { [self] in readLoop() }
+        thread.name = "sse-client"
+        thread.start()
+    }
+
+    private func readLoop() {
+        var raw: [UInt8] = []
+        var body: [UInt8] = []
+        var headersDone = false
+        var chunked = false
+        var chunkRemaining = 0
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let count = Glibc.recv(socket, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            raw.append(contentsOf: buffer[0..<count])
+            if !headersDone {
+                guard let end = Self.find([13, 10, 13, 10], in: raw) else { continue }
+                let head = String(decoding: raw[0..<end], as: UTF8.self)
+                raw.removeFirst(end + 4)
+                headersDone = true
+                chunked = head.lowercased().contains("transfer-encoding: chunked")
+                let code = head.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+                condition.withLock {
+                    status = code
+                    headerText = head
+                    condition.broadcast()
+                }
+            }
+            // Undo the chunked encoding: "<hex size>\r\n<data>\r\n" … "0\r\n\r\n".
+            while chunked && !raw.isEmpty {
+                if chunkRemaining > 0 {
+                    let take = min(chunkRemaining, raw.count)
+                    body.append(contentsOf: raw[0..<take])
+                    raw.removeFirst(take)
+                    chunkRemaining -= take
+                    if chunkRemaining == 0 { chunkRemaining = -2 }  // the CRLF after the data
+                } else if chunkRemaining < 0 {
+                    guard raw.count >= 2 else { break }
+                    raw.removeFirst(2)
+                    chunkRemaining = 0
+                } else {
+                    guard let lineEnd = Self.find([13, 10], in: raw) else { break }
+                    let size = Int(String(decoding: raw[0..<lineEnd], as: UTF8.self), radix: 16) ?? 0
+                    raw.removeFirst(lineEnd + 2)
+                    chunkRemaining = size == 0 ? 0 : size
+                    if size == 0 { raw.removeAll() }
+                }
+            }
+            if !chunked {
+                body.append(contentsOf: raw)
+                raw.removeAll()
+            }
+            // An event ends with a blank line.
+            while let end = Self.find([10, 10], in: body) {
+                let block = String(decoding: body[0..<end], as: UTF8.self)
+                body.removeFirst(end + 2)
+                var name = "message"
+                var data: [String] = []
+                for line in block.split(separator: "\n", omittingEmptySubsequences: false) {
+                    if line.hasPrefix(":") { continue }
+                    if line.hasPrefix("event:") { name = line.dropFirst(6).trimmingCharacters(in: .whitespaces) }
+                    if line.hasPrefix("data:") { data.append(String(line.dropFirst(5).drop(while: { $0 == " " }))) }
+                }
+                guard !data.isEmpty else { continue }
+                let event = Event(name: name, data: data.joined(separator: "\n"), receivedAt: .now)
+                condition.withLock {
+                    events.append(event)
+                    condition.broadcast()
+                }
+            }
+        }
+        condition.withLock {
+            ended = true
+            condition.broadcast()
+        }
+    }
+
+    private static func find(_ pattern: [UInt8], in bytes: [UInt8]) -> Int? {
+        guard bytes.count >= pattern.count else { return nil }
+        for start in 0...(bytes.count - pattern.count) where bytes[start..<(start + pattern.count)].elementsEqual(pattern) {
+            return start
+        }
+        return nil
+    }
+
+    // The waits below block a thread: tests call them through the async wrappers, which run them
+    // on a thread of their own, never on the cooperative pool that the service under test needs.
+
+    /// The response's status code, once the headers are in.
+    func responseStatus(timeoutSeconds: Double = 20) async -> Int? {
+        (try? await onOwnThread { self.blockingResponseStatus(timeoutSeconds: timeoutSeconds) }) ?? nil
+    }
+
+    /// The first event at or after position `index` that satisfies `predicate`; `index` moves past it.
+    func next(
+        after index: inout Int, timeoutSeconds: Double, where predicate: @escaping @Sendable (Event) -> Bool = { _ in true }
+    ) async -> Event? {
+        let start = index
+        let (event, end) = (try? await onOwnThread { () -> (Event?, Int) in
+            var position = start
+            let event = self.blockingNext(after: &position, timeoutSeconds: timeoutSeconds, where: predicate)
+            return (event, position)
+        }) ?? (nil, start)
+        index = end
+        return event
+    }
+
+    /// Waits until the server ends the stream.
+    func waitForEnd(timeoutSeconds: Double) async -> Bool {
+        (try? await onOwnThread { self.blockingWaitForEnd(timeoutSeconds: timeoutSeconds) }) ?? false
+    }
+
+    func close() async {
+        _ = try? await onOwnThread { self.blockingClose() }
+    }
+
+    private func blockingResponseStatus(timeoutSeconds: Double) -> Int? {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        return condition.withLock {
+            while status == nil && !ended && condition.wait(until: deadline) {}
+            return status
+        }
+    }
+
+    var responseHeaders: String { condition.withLock { headerText } }
+
+    private func blockingNext(after index: inout Int, timeoutSeconds: Double, where predicate: (Event) -> Bool) -> Event? {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        return condition.withLock {
+            while true {
+                while index < events.count {
+                    let event = events[index]
+                    index += 1
+                    if predicate(event) { return event }
+                }
+                if ended || !condition.wait(until: deadline) { return nil }
+            }
+        }
+    }
+
+    var hasEnded: Bool { condition.withLock { ended } }
+
+    private func blockingWaitForEnd(timeoutSeconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        return condition.withLock {
+            while !ended && condition.wait(until: deadline) {}
+            return ended
+        }
+    }
+
+    private func blockingClose() {
+        Glibc.shutdown(socket, Int32(SHUT_RDWR))
+        _ = blockingWaitForEnd(timeoutSeconds: 10)
+        Glibc.close(socket)
+    }
+
+    static func status(_ event: Event) -> ServiceHarness.SystemView? {
+        try? JSONDecoder().decode(ServiceHarness.SystemView.self, from: Data(event.data.utf8))
+    }
+}
+
+/// `GET /api/v1/stream`: a new reading or an alarm change reaches a connected client as an event.
+@Suite(.serialized)
+struct LiveStreamTests {
+    static let configuration = """
+        site: { name: "Live stream test site" }
+        http: { listen: "127.0.0.1:0" }
+        gpio: { backend: simulated }
+        systems:
+
+        """
+        + WalkingSkeletonTests.system(
+            "or-1", location: "OR 1", profile: "acrel-aim-m10", transport: WalkingSkeletonTests.rtu, unit: 1, timeout: 0.2,
+            firstLine: 0)
+        + WalkingSkeletonTests.system(
+            "icu-1", location: "ICU 1", profile: "bender-isometer",
+            transport: "{ tcp: { host: 127.0.0.1, port: {TCP_PORT} } }", unit: 1, timeout: 0.4, firstLine: 12)
+
+    static func site() -> SiteDescription {
+        let profiles = ServiceHarness.profiles
+        func unit(_ id: UInt8, _ profile: String) -> UnitDescription {
+            UnitDescription(
+                unit: id, profileID: profile, state: .healthy(publishedBy: profiles[profile]!),
+                measurementIntervalSeconds: 0.25)
+        }
+        return SiteDescription(endpoints: [
+            .rtu(id: "rtu0", serialLine: SerialLine(baud: 19200, parity: .even), units: [unit(1, "acrel-aim-m10")]),
+            .tcp(id: "gw1", units: [unit(1, "bender-isometer")]),
+        ])
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func test_streamStartsWithEverySystemThenSendsANewReadingAndTheAlarmItRaises() async throws {
+        let harness = try await ServiceHarness(site: Self.site(), configurationYAML: Self.configuration)
+        try await harness.waitFor("or-1", seconds: 15) { $0.alarm.state == "normal" }
+        let client = try EventStreamClient(port: harness.httpPort)
+        let status = await client.responseStatus()
+        let headers = client.responseHeaders.lowercased()
+        var index = 0
+        // The snapshot: one status event per configured system, in configuration order.
+        let first = await client.next(after: &index, timeoutSeconds: 10)
+        let second = await client.next(after: &index, timeoutSeconds: 10)
+
+        harness.simulator.device(endpoint: "rtu0", unit: 1)?.update {
+            $0.values[.insulationResistanceOhms] = MeasuredValue(30_000)
+        }
+        let newReading = await client.next(after: &index, timeoutSeconds: 15) {
+            EventStreamClient.status($0).map { $0.id == "or-1" && $0.reading?["insulation_resistance_ohms"]?.number == 30_000 }
+                ?? false
+        }
+        let alarm = await client.next(after: &index, timeoutSeconds: 15) {
+            EventStreamClient.status($0).map { $0.id == "or-1" && $0.alarm.conditions.contains("insulation") } ?? false
+        }
+        await client.close()
+        try await harness.stop()
+
+        #expect(status == 200)
+        #expect(headers.contains("content-type: text/event-stream"))
+        #expect(first?.name == "status")
+        #expect(first.flatMap(EventStreamClient.status)?.id == "or-1")
+        #expect(second.flatMap(EventStreamClient.status)?.id == "icu-1")
+        #expect(newReading != nil, "no event carried the new insulation value")
+        #expect(alarm.flatMap(EventStreamClient.status)?.alarm.state == "alarm")
+        #expect(alarm.flatMap(EventStreamClient.status)?.outputs.yellow == true)
+        if let newReading, let alarm { #expect(newReading.receivedAt <= alarm.receivedAt) }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func test_shutdownEndsOpenStreams() async throws {
+        let harness = try await ServiceHarness(site: Self.site(), configurationYAML: Self.configuration)
+        let client = try EventStreamClient(port: harness.httpPort)
+        var index = 0
+        let snapshot = await client.next(after: &index, timeoutSeconds: 10)
+        // The service must stop although a client still listens (the time limit fails a hang).
+        try await harness.stop()
+        let ended = await client.waitForEnd(timeoutSeconds: 20)
+        await client.close()
+        #expect(snapshot != nil)
+        #expect(ended)
+    }
+
+    @Test func test_slowSubscriberIsDroppedAndPublishingNeverWaits() async throws {
+        let broadcaster = LiveBroadcaster(bufferPerSubscriber: 8)
+        let slow = broadcaster.subscribe()
+        let reader = broadcaster.subscribe()
+        #expect(broadcaster.subscriberCount == 2)
+        var received: [Double] = []
+        let readTask = Task {
+            var values: [Double] = []
+            for await status in reader {
+                values.append(status.reading?.values[.insulationResistanceOhms] ?? -1)
+                if values.count == 5 { break }
+            }
+            return values
+        }
+        // Five statuses the reader takes as they come, then more than the slow one can buffer.
+        for ohms in 1...5 { broadcaster.publish(Self.status(ohms: Double(ohms) * 1000)) }
+        received = await readTask.value
+        for ohms in 6...20 { broadcaster.publish(Self.status(ohms: Double(ohms) * 1000)) }
+
+        var slowReceived: [Double] = []
+        for await status in slow { slowReceived.append(status.reading?.values[.insulationResistanceOhms] ?? -1) }
+        // The slow one got what fit in its buffer, in order, and then its stream ended.
+        #expect(slowReceived == (1...8).map { Double($0) * 1000 })
+        #expect(received == (1...5).map { Double($0) * 1000 })
+        #expect(broadcaster.subscriberCount == 0)
+    }
+
+    @Test func test_unchangedStatusIsNotPublishedAgain() async throws {
+        let broadcaster = LiveBroadcaster()
+        let stream = broadcaster.subscribe()
+        broadcaster.publish(Self.status(ohms: 1000))
+        broadcaster.publish(Self.status(ohms: 1000))
+        broadcaster.publish(Self.status(ohms: 2000))
+        broadcaster.finish()
+        var values: [Double] = []
+        for await status in stream { values.append(status.reading?.values[.insulationResistanceOhms] ?? -1) }
+        #expect(values == [1000, 2000])
+    }
+
+    static func status(ohms: Double) -> SystemStatus {
+        var reading = DecodedReading(timestamp: Date(timeIntervalSince1970: 0))
+        reading.values[.insulationResistanceOhms] = MeasuredValue(ohms)
+        return SystemStatus(
+            id: "or-1", name: "OR 1", location: "OR 1", device: .init(profile: "p", endpoint: "e", unit: 1),
+            reading: ReadingDocument(reading), stale: false, communication: .init(ok: true),
+            alarm: .init(state: "normal", conditions: [], silenced: false),
+            outputs: .init(green: true, yellow: false, buzzer: false, commonAlarm: false))
+    }
+}
