@@ -52,6 +52,15 @@ struct AlarmConfigurationTests {
         """
     }
 
+    /// The service with theatre 1 alone (unit 1 behind the gateway), `extra` its alarms, outputs
+    /// and inputs, once it reports normal.
+    static func startTheatre1(_ extra: String) async throws -> ServiceHarness {
+        let harness = try await ServiceHarness(
+            site: site(units: [1]), configurationYAML: configuration(system("or-1", unit: 1, extra: extra)))
+        try await harness.waitFor("or-1", seconds: 15) { $0.alarm.state == "normal" }
+        return harness
+    }
+
     static func setInsulation(_ harness: ServiceHarness, unit: UInt8, ohms: Double) {
         harness.simulator.device(endpoint: "gw1", unit: unit)?.update {
             $0.values[.insulationResistanceOhms] = MeasuredValue(ohms)
@@ -66,16 +75,13 @@ struct AlarmConfigurationTests {
     }
 
     @Test func test_responseAndReleaseDelaysComeFromTheAlarmsSection() async throws {
-        let yaml = Self.configuration(
-            Self.system(
-                "or-1", unit: 1,
-                extra: """
-                        alarms:
-                          insulation: { response_delay_seconds: 3, release_delay_seconds: 4, release_hysteresis_percent: 10 }
-                        outputs:
-                          yellow: { chip: gpiochip0, line: 21 }
-                    """))
-        let harness = try await ServiceHarness(site: Self.site(units: [1]), configurationYAML: yaml)
+        let harness = try await Self.startTheatre1(
+            """
+                alarms:
+                  insulation: { response_delay_seconds: 3, release_delay_seconds: 4, release_hysteresis_percent: 10 }
+                outputs:
+                  yellow: { chip: gpiochip0, line: 21 }
+            """)
         let normal = try await harness.waitFor("or-1", seconds: 15) { $0.alarm.state == "normal" }
 
         let faultAt = Date()
@@ -103,20 +109,16 @@ struct AlarmConfigurationTests {
     }
 
     @Test func test_silencedBuzzerSoundsAgainAfterTheConfiguredReAlarmTime() async throws {
-        let yaml = Self.configuration(
-            Self.system(
-                "or-1", unit: 1,
-                extra: """
-                        alarms:
-                          re_alarm_seconds: 10
-                        outputs:
-                          yellow: { chip: gpiochip0, line: 21 }
-                          buzzer: { chip: gpiochip0, line: 22 }
-                        inputs:
-                          mute: { chip: gpiochip0, line: 10, active_low: true }
-                    """))
-        let harness = try await ServiceHarness(site: Self.site(units: [1]), configurationYAML: yaml)
-        try await harness.waitFor("or-1", seconds: 15) { $0.alarm.state == "normal" }
+        let harness = try await Self.startTheatre1(
+            """
+                alarms:
+                  re_alarm_seconds: 10
+                outputs:
+                  yellow: { chip: gpiochip0, line: 21 }
+                  buzzer: { chip: gpiochip0, line: 22 }
+                inputs:
+                  mute: { chip: gpiochip0, line: 10, active_low: true }
+            """)
         Self.setInsulation(harness, unit: 1, ohms: 30_000)
         let sounding = try await harness.waitFor("or-1", seconds: 10) { $0.outputs.buzzer }
 
@@ -141,18 +143,14 @@ struct AlarmConfigurationTests {
     }
 
     @Test func test_indicatorLineFollowsItsConditionOnly() async throws {
-        let yaml = Self.configuration(
-            Self.system(
-                "or-1", unit: 1,
-                extra: """
-                        outputs:
-                          yellow: { chip: gpiochip0, line: 21 }
-                          indicators:
-                            insulation: { chip: gpiochip0, line: 24 }
-                            overload: { chip: gpiochip0, line: 25 }
-                    """))
-        let harness = try await ServiceHarness(site: Self.site(units: [1]), configurationYAML: yaml)
-        try await harness.waitFor("or-1", seconds: 15) { $0.alarm.state == "normal" }
+        let harness = try await Self.startTheatre1(
+            """
+                outputs:
+                  yellow: { chip: gpiochip0, line: 21 }
+                  indicators:
+                    insulation: { chip: gpiochip0, line: 24 }
+                    overload: { chip: gpiochip0, line: 25 }
+            """)
         let normalLevels = try await FailSafeOutputTests.waitForLevels(
             harness.gpio, [Self.line(21): true, Self.line(24): true, Self.line(25): true])
 
@@ -234,19 +232,15 @@ struct AlarmConfigurationTests {
     }
 
     @Test func test_imdContactDisagreeingWithModbusIsRaisedAsADeviceFault() async throws {
-        let yaml = Self.configuration(
-            Self.system(
-                "or-1", unit: 1,
-                extra: """
-                        alarms:
-                          imd_contact_disagreement_seconds: 2
-                        outputs:
-                          yellow: { chip: gpiochip0, line: 21 }
-                        inputs:
-                          imd_alarm_contact: { chip: gpiochip0, line: 13, debounce_seconds: 0.2 }
-                    """))
-        let harness = try await ServiceHarness(site: Self.site(units: [1]), configurationYAML: yaml)
-        try await harness.waitFor("or-1", seconds: 15) { $0.alarm.state == "normal" }
+        let harness = try await Self.startTheatre1(
+            """
+                alarms:
+                  imd_contact_disagreement_seconds: 2
+                outputs:
+                  yellow: { chip: gpiochip0, line: 21 }
+                inputs:
+                  imd_alarm_contact: { chip: gpiochip0, line: 13, debounce_seconds: 0.2 }
+            """)
         // The contact signals while the device measures a healthy 500 kΩ and flags nothing.
         let contactAt = Date()
         try harness.gpio.press(Self.line(13))

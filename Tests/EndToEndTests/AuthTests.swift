@@ -341,9 +341,7 @@ struct AuthTests {
     }
 
     @Test func test_userAddWritesABcryptHashThatSignsIn() async throws {
-        guard let binary = RepositoryPaths.builtProduct("isowatch") else {
-            throw ExternalPeer.PeerError.missingTool("isowatch is not built: run swift build --build-tests")
-        }
+        let binary = try RepositoryPaths.requiredProduct("isowatch")
         let file = FileManager.default.temporaryDirectory.appending(path: "isowatch-users-\(UUID().uuidString).yaml")
         let added = try await onOwnThread {
             try Self.run(binary.path, ["user", "add", "nina", "--role", "operator", "--users", file.path], input: "s3cret-nina\n")

@@ -8,10 +8,7 @@ import Testing
 @Suite(.serialized)
 struct CommandLineTests {
     func isowatch() throws -> String {
-        guard let url = RepositoryPaths.builtProduct("isowatch") else {
-            throw ExternalPeer.PeerError.missingTool("isowatch is not built: run swift build --build-tests")
-        }
-        return url.path
+        try RepositoryPaths.requiredProduct("isowatch").path
     }
 
     @Test func test_readPrintsDecodedQuantitiesAsJSONWithUnitsInTheKeys() async throws {
@@ -66,15 +63,13 @@ struct CommandLineTests {
         let file = RepositoryPaths.root.appending(path: "hardware/demo/isowatch.yaml").path
         let result = try await onOwnThread { try ExternalPeer.run(binary, ["check-config", file]) }
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.output.contains("valid, 5 IT system(s)"))
+        #expect(result.output.contains("valid, 6 IT system(s)"))
     }
 
     @Test func test_checkConfigNamesFileLineAndFieldOfEveryError() async throws {
-        let directory = FileManager.default.temporaryDirectory.appending(path: "isowatch-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let file = directory.appending(path: "bad.yaml")
-        try """
+        let scratch = try ScratchDirectory("isowatch-cli")
+        defer { scratch.remove() }
+        let file = try scratch.write("""
             site: { name: "Test" }
             http: { listen: "127.0.0.1:8080" }
             gpio: { backend: simulated }
@@ -89,7 +84,7 @@ struct CommandLineTests {
                   transport: { tcp: { host: 127.0.0.1, port: 502 } }
                   unit: 0
                 thresholds: { insulation_response_ohms: 20000 }
-            """.write(to: file, atomically: true, encoding: .utf8)
+            """, to: "bad.yaml")
         let binary = try isowatch()
         let result = try await onOwnThread { try ExternalPeer.run(binary, ["check-config", file.path]) }
         #expect(result.status != 0)

@@ -48,9 +48,9 @@ struct CommercialFilterTests {
     static func withService(
         _ body: (SimulatedDevice, Simulator, @escaping @Sendable () async -> SystemStatus?) async throws -> Void
     ) async throws {
-        let directory = FileManager.default.temporaryDirectory.appending(path: "isowatch-filter-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let scratch = try ScratchDirectory("isowatch-filter")
+        defer { scratch.remove() }
+        let directory = scratch.url
         try profileYAML.write(to: directory.appending(path: "counted-imd.yaml"), atomically: true, encoding: .utf8)
         let profiles = try ProfileLibrary.load(directory: directory)
 

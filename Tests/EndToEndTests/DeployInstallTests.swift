@@ -25,9 +25,7 @@ struct DeployInstallTests {
         func remove() { try? FileManager.default.removeItem(at: root) }
 
         func install(_ extra: [String] = []) async throws -> (status: Int32, output: String) {
-            guard let built = RepositoryPaths.builtProduct("isowatch") else {
-                throw ExternalPeer.PeerError.missingTool("isowatch is not built: run swift build --build-tests")
-            }
+            let built = try RepositoryPaths.requiredProduct("isowatch")
             let arguments =
                 [
                     RepositoryPaths.root.appending(path: "scripts/install").path, "--binary", built.path,

@@ -67,28 +67,16 @@ import Glibc
     /// The real binary under a journal-like stderr: the service's start-up notice arrives as a
     /// `<5>` line; with the same environment but stderr elsewhere it keeps the plain format.
     @Test func test_runningServiceWritesPrioritisedLinesWhenItsStderrIsTheJournal() async throws {
-        guard let binary = RepositoryPaths.builtProduct("isowatch") else {
-            throw ExternalPeer.PeerError.missingTool("isowatch is not built: run swift build --build-tests")
-        }
-        let directory = FileManager.default.temporaryDirectory.appending(path: "isowatch-journal-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let binary = try RepositoryPaths.requiredProduct("isowatch")
+        let directory = try ScratchDirectory("isowatch-journal")
+        defer { directory.remove() }
         let port = try freeTCPPort()
-        let configuration = directory.appending(path: "isowatch.yaml")
         // A device nobody serves: the service starts, logs, and raises a communication alarm.
-        try """
-            site: { name: "Journal test" }
-            http: { listen: "127.0.0.1:0" }
-            gpio: { backend: simulated }
-            profiles_directory: \(RepositoryPaths.profiles.path)
-            systems:
-              - id: or-1
-                name: "OR 1"
-                transformer: { rating_kva: 8, secondary_voltage_volts: 230 }
-                device:
-                  profile: bender-isometer
-                  transport: { tcp: { host: 127.0.0.1, port: \(port) } }
-            """.write(to: configuration, atomically: true, encoding: .utf8)
+        let configuration = try directory.write(
+            ConfigurationYAML.file(
+                site: "Journal test", topLevel: ["profiles_directory: \(RepositoryPaths.profiles.path)"],
+                systems: [ConfigurationYAML.tcpSystem(id: "or-1", name: "OR 1", port: "\(port)")]),
+            to: "isowatch.yaml")
 
         func run(journal: Bool) async throws -> String {
             let process = Process()

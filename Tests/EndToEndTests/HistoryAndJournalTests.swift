@@ -21,12 +21,7 @@ enum StoreTestSite {
         """
             + (bmsPort.map { "bms: { listen: \"127.0.0.1:\($0)\" }\n" } ?? "")
             + "systems:\n"
-            + WalkingSkeletonTests.system(
-                "or-1", location: "OR 1", profile: "acrel-aim-m10", transport: WalkingSkeletonTests.rtu, unit: 1, timeout: 0.2,
-                firstLine: 0)
-            + WalkingSkeletonTests.system(
-                "icu-1", location: "ICU 1", profile: "bender-isometer",
-                transport: "{ tcp: { host: 127.0.0.1, port: {TCP_PORT} } }", unit: 1, timeout: 0.4, firstLine: 12)
+            + WalkingSkeletonTests.theatreAndICUSystems
     }
 
     static func database() -> URL {

@@ -219,20 +219,10 @@ struct LiveStreamTests {
         systems:
 
         """
-        + WalkingSkeletonTests.system(
-            "or-1", location: "OR 1", profile: "acrel-aim-m10", transport: WalkingSkeletonTests.rtu, unit: 1, timeout: 0.2,
-            firstLine: 0)
-        + WalkingSkeletonTests.system(
-            "icu-1", location: "ICU 1", profile: "bender-isometer",
-            transport: "{ tcp: { host: 127.0.0.1, port: {TCP_PORT} } }", unit: 1, timeout: 0.4, firstLine: 12)
+        + WalkingSkeletonTests.theatreAndICUSystems
 
     static func site() -> SiteDescription {
-        let profiles = ServiceHarness.profiles
-        func unit(_ id: UInt8, _ profile: String) -> UnitDescription {
-            UnitDescription(
-                unit: id, profileID: profile, state: .healthy(publishedBy: profiles[profile]!),
-                measurementIntervalSeconds: 0.25)
-        }
+        let unit = WalkingSkeletonTests.healthyUnit
         return SiteDescription(endpoints: [
             .rtu(id: "rtu0", serialLine: SerialLine(baud: 19200, parity: .even), units: [unit(1, "acrel-aim-m10")]),
             .tcp(id: "gw1", units: [unit(1, "bender-isometer")]),

@@ -2,6 +2,7 @@ import Foundation
 import IsoWatchCore
 import IsoWatchGPIO
 import IsoWatchSimulator
+import IsoWatchTesting
 import Testing
 
 /// The theatre panel end to end: buttons and the IMD's alarm contact on a simulated GPIO chip
@@ -19,32 +20,21 @@ struct PanelInputTests {
     static let acknowledge = LineAddress(chip: "gpiochip0", offset: 12)
     static let imdContact = LineAddress(chip: "gpiochip0", offset: 13)
 
-    static let configuration = """
-        site: { name: "Panel test site" }
-        http: { listen: "127.0.0.1:0" }
-        gpio: { backend: simulated }
-        systems:
-          - id: or-7
-            name: "Operating theatre 7"
-            location: "OR 7"
-            transformer: { rating_kva: 8, secondary_voltage_volts: 230 }
-            device:
-              profile: bender-isometer
-              transport: { tcp: { host: 127.0.0.1, port: {TCP_PORT} } }
-              unit: 1
-              poll_interval_seconds: 0.25
-              timeout_seconds: 0.2
-              retries: 1
-            outputs:
-              green: { chip: gpiochip0, line: 20 }
-              yellow: { chip: gpiochip0, line: 21 }
-              buzzer: { chip: gpiochip0, line: 22 }
-            inputs:
-              mute: { chip: gpiochip0, line: 10, active_low: true }
-              test: { chip: gpiochip0, line: 11, active_low: true }
-              acknowledge: { chip: gpiochip0, line: 12, active_low: true }
-              imd_alarm_contact: { chip: gpiochip0, line: 13, debounce_seconds: 0.2 }
-        """
+    static let configuration = ConfigurationYAML.file(
+        site: "Panel test site",
+        systems: [
+            ConfigurationYAML.tcpSystem(
+                id: "or-7", name: "Operating theatre 7", port: "{TCP_PORT}", device: ConfigurationYAML.fastPolling,
+                sections: ConfigurationYAML.theatreOutputs + """
+
+                    location: "OR 7"
+                    inputs:
+                      mute: { chip: gpiochip0, line: 10, active_low: true }
+                      test: { chip: gpiochip0, line: 11, active_low: true }
+                      acknowledge: { chip: gpiochip0, line: 12, active_low: true }
+                      imd_alarm_contact: { chip: gpiochip0, line: 13, debounce_seconds: 0.2 }
+                    """)
+        ])
 
     /// Presses (or releases) an input and lets the simulated debounce time pass.
     static func hold(_ gpio: SimulatedGPIOBackend, _ address: LineAddress, active: Bool) throws {

@@ -65,29 +65,20 @@ import Testing
     /// not export never fires. The real binary runs one system (its device absent, so it is in
     /// communication alarm) and its /metrics must name every metric the rules use.
     @Test func test_everyMetricTheRulesUseIsExportedByTheService() async throws {
-        guard let binary = RepositoryPaths.builtProduct("isowatch") else {
-            throw ExternalPeer.PeerError.missingTool("isowatch is not built: run swift build --build-tests")
-        }
-        let directory = FileManager.default.temporaryDirectory.appending(path: "isowatch-metrics-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let binary = try RepositoryPaths.requiredProduct("isowatch")
+        let directory = try ScratchDirectory("isowatch-metrics")
+        defer { directory.remove() }
         let httpPort = try freeTCPPort()
         let absentDevicePort = try freeTCPPort()
-        let configuration = directory.appending(path: "isowatch.yaml")
-        try """
-            site: { name: "Metrics test" }
-            http: { listen: "127.0.0.1:\(httpPort)", open_read: true }
-            gpio: { backend: simulated }
-            profiles_directory: \(RepositoryPaths.profiles.path)
-            storage: { path: \(directory.appending(path: "history.sqlite").path) }
-            systems:
-              - id: or-1
-                name: "OR 1"
-                transformer: { rating_kva: 8, secondary_voltage_volts: 230 }
-                device:
-                  profile: bender-isometer
-                  transport: { tcp: { host: 127.0.0.1, port: \(absentDevicePort) } }
-            """.write(to: configuration, atomically: true, encoding: .utf8)
+        let configuration = try directory.write(
+            ConfigurationYAML.file(
+                site: "Metrics test", http: #"listen: "127.0.0.1:\#(httpPort)", open_read: true"#,
+                topLevel: [
+                    "profiles_directory: \(RepositoryPaths.profiles.path)",
+                    "storage: { path: \(directory.url.appending(path: "history.sqlite").path) }",
+                ],
+                systems: [ConfigurationYAML.tcpSystem(id: "or-1", name: "OR 1", port: "\(absentDevicePort)")]),
+            to: "isowatch.yaml")
         let service = try ExternalPeer(
             executable: binary.path, arguments: ["run", "--config", configuration.path],
             readyWhen: { $0.contains("live readings at") }, timeoutSeconds: 60)

@@ -49,11 +49,9 @@ struct ScenarioTests {
     /// happens (an insulation fault, expected to stay green, to raise an overload, and to come
     /// later than it does) is caught by every one of them.
     @Test func test_scenarioWithWrongExpectationsIsCaughtByEveryCheck() async throws {
-        let directory = FileManager.default.temporaryDirectory.appending(path: "isowatch-scenario-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let file = directory.appending(path: "wrong.yaml")
-        try """
+        let scratch = try ScratchDirectory("isowatch-scenario")
+        defer { scratch.remove() }
+        let file = try scratch.write("""
             name: wrong-expectations
             time_factor: 10
             duration_seconds: 20
@@ -76,7 +74,7 @@ struct ScenarioTests {
                 not_raised: [insulation]
                 relays: [normal]
                 final_conditions: []
-            """.write(to: file, atomically: true, encoding: .utf8)
+            """, to: "wrong.yaml")
         let problems = try await Self.play(file, waitSeconds: 3)
         #expect(problems.contains { $0.contains("overload not raised by t=10.0 s") }, "\(problems)")
         #expect(problems.contains { $0.contains("insulation was raised") }, "\(problems)")

@@ -123,31 +123,21 @@ struct SelfTestEndToEndTests {
         ])
         let simulator = try Simulator(site: site, profiles: library)
         let port = simulator.endpoints.compactMap(\.tcpPort).first.map(Int.init) ?? 0
-        let yaml = """
-            site: { name: "Self-test site" }
-            http: { listen: "127.0.0.1:0" }
-            gpio: { backend: simulated }
-            systems:
-              - id: or-8
-                name: "Operating theatre 8"
-                transformer: { rating_kva: 8, secondary_voltage_volts: 230 }
-                device:
-                  profile: bender-selftest
-                  transport: { tcp: { host: 127.0.0.1, port: \(port) } }
-                  unit: 1
-                  poll_interval_seconds: 0.25
-                  timeout_seconds: 0.2
-                  retries: 1
-                alarms:
-                  test_duration_seconds: 2
-                  self_test_timeout_seconds: 60
-                outputs:
-                  green: { chip: gpiochip0, line: 20 }
-                  yellow: { chip: gpiochip0, line: 21 }
-                  buzzer: { chip: gpiochip0, line: 22 }
-                inputs:
-                  test: { chip: gpiochip0, line: 11, active_low: true }
-            """
+        let yaml = ConfigurationYAML.file(
+            site: "Self-test site",
+            systems: [
+                ConfigurationYAML.tcpSystem(
+                    id: "or-8", name: "Operating theatre 8", profile: "bender-selftest", port: "\(port)",
+                    device: ConfigurationYAML.fastPolling,
+                    sections: ConfigurationYAML.theatreOutputs + """
+
+                        alarms:
+                          test_duration_seconds: 2
+                          self_test_timeout_seconds: 60
+                        inputs:
+                          test: { chip: gpiochip0, line: 11, active_low: true }
+                        """)
+            ])
         let configuration = try ConfigurationLoader.parse(
             yaml: yaml, fileName: "self-test.yaml", baseDirectory: RepositoryPaths.root, profiles: library)
         let gpio = SimulatedGPIOBackend(chips: [SimulatedChip(name: "gpiochip0")])

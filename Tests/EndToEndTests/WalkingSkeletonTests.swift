@@ -50,12 +50,7 @@ struct WalkingSkeletonTests {
             unit: 1, timeout: 0.4, firstLine: 12)
 
     static func site() -> SiteDescription {
-        let profiles = ServiceHarness.profiles
-        func unit(_ id: UInt8, _ profile: String) -> UnitDescription {
-            UnitDescription(
-                unit: id, profileID: profile, state: .healthy(publishedBy: profiles[profile]!),
-                measurementIntervalSeconds: 0.25)
-        }
+        let unit = healthyUnit
         return SiteDescription(endpoints: [
             // Unit 3 is configured in the service but absent from the bus: it must stay silent.
             .rtu(id: "rtu0", serialLine: SerialLine(baud: 19200, parity: .even), units: [unit(1, "acrel-aim-m10"), unit(2, "acrel-aim-m10")]),

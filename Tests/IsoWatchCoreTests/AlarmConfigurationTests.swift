@@ -57,46 +57,10 @@ import Testing
               mute: { chip: gpiochip1, line: 2, active_low: true }
         """
 
-    private static let library = Result { try Repository.library() }
-
-    private func parse(_ yaml: String) throws -> Configuration {
-        try ConfigurationLoader.parse(
-            yaml: yaml, fileName: "site.yaml", baseDirectory: URL(fileURLWithPath: "/etc/isowatch"),
-            profiles: Self.library.get())
-    }
-
-    private func errors(_ yaml: String) -> [ConfigurationError] {
-        do {
-            _ = try parse(yaml)
-            return []
-        } catch let failure as ConfigurationErrors {
-            return failure.errors
-        } catch {
-            Issue.record("shipped profiles do not load: \(error)")
-            return []
-        }
-    }
-
-    private func replacing(_ old: String, with new: String) -> String {
-        precondition(Self.valid.components(separatedBy: old).count == 2, "'\(old)' must occur once")
-        return Self.valid.replacingOccurrences(of: old, with: new)
-    }
-
-    private func expectSingleError(
-        _ yaml: String, line: Int, field: String, reasonContains: String,
-        sourceLocation: SourceLocation = #_sourceLocation
-    ) {
-        let found = errors(yaml)
-        #expect(found.count == 1, "\(found)", sourceLocation: sourceLocation)
-        guard let error = found.first else { return }
-        #expect(error.file == "site.yaml", sourceLocation: sourceLocation)
-        #expect(error.line == line, "\(error)", sourceLocation: sourceLocation)
-        #expect(error.field == field, "\(error)", sourceLocation: sourceLocation)
-        #expect(error.reason.contains(reasonContains), "\(error)", sourceLocation: sourceLocation)
-    }
+    private let site = SiteFileFixture(valid: Self.valid)
 
     @Test func test_everyConditionsTimingIsReadFromTheAlarmsSection() throws {
-        let configuration = try parse(Self.valid)
+        let configuration = try site.parse(Self.valid)
         let alarms = configuration.systems[0].alarms
         #expect(alarms.insulation == ConditionTiming(responseDelaySeconds: 2, releaseDelaySeconds: 10, releaseHysteresisPercent: 20))
         #expect(alarms.insulationPrewarning
@@ -116,7 +80,7 @@ import Testing
     }
 
     @Test func test_aFileWithoutAnAlarmsSectionKeepsTheDefaults() throws {
-        let theatre2 = try parse(Self.valid).systems[1]
+        let theatre2 = try site.parse(Self.valid).systems[1]
         #expect(theatre2.alarms == AlarmTiming())
         #expect(theatre2.thresholds == Thresholds())
         #expect(AlarmTiming().reAlarmSeconds == 900, "a silenced fault is heard again after 15 minutes by default")
@@ -124,75 +88,75 @@ import Testing
     }
 
     @Test func test_reAlarmAndFunctionTestCanBeSwitchedOff() throws {
-        let configuration = try parse(
-            replacing("re_alarm_seconds: 600", with: "re_alarm_seconds: off")
+        let configuration = try site.parse(
+            site.replacing("re_alarm_seconds: 600", with: "re_alarm_seconds: off")
                 .replacingOccurrences(of: "function_test_interval_hours: 168", with: "function_test_interval_hours: off"))
         #expect(configuration.systems[0].alarms.reAlarmSeconds == nil)
         #expect(configuration.systems[0].alarms.functionTestIntervalHours == nil)
     }
 
     @Test func test_negativeDelayIsRefusedWithLineAndField() {
-        expectSingleError(
-            replacing("response_delay_seconds: 8,", with: "response_delay_seconds: -1,"), line: 18,
+        site.expectSingleError(
+            site.replacing("response_delay_seconds: 8,", with: "response_delay_seconds: -1,"), line: 18,
             field: "systems[0].alarms.overload.response_delay_seconds", reasonContains: "must be 0...3600 s, got -1")
-        expectSingleError(
-            replacing("{ release_delay_seconds: 6 }", with: "{ release_delay_seconds: -0.5 }"), line: 21,
+        site.expectSingleError(
+            site.replacing("{ release_delay_seconds: 6 }", with: "{ release_delay_seconds: -0.5 }"), line: 21,
             field: "systems[0].alarms.communication.release_delay_seconds", reasonContains: "got -0.5")
     }
 
     @Test func test_hysteresisOutsideItsRangeIsRefused() {
-        expectSingleError(
-            replacing("release_hysteresis_percent: 20 }", with: "release_hysteresis_percent: 100 }"), line: 16,
+        site.expectSingleError(
+            site.replacing("release_hysteresis_percent: 20 }", with: "release_hysteresis_percent: 100 }"), line: 16,
             field: "systems[0].alarms.insulation.release_hysteresis_percent", reasonContains: "must be 0...99 %")
-        expectSingleError(
-            replacing("release_hysteresis_percent: 10 }", with: "release_hysteresis_percent: 60 }"), line: 18,
+        site.expectSingleError(
+            site.replacing("release_hysteresis_percent: 10 }", with: "release_hysteresis_percent: 60 }"), line: 18,
             field: "systems[0].alarms.overload.release_hysteresis_percent", reasonContains: "must be 0...50 %")
     }
 
     @Test func test_hysteresisIsRefusedWhereTheReleaseIsAValueOfItsOwn() {
-        expectSingleError(
-            replacing("release_delay_seconds: 30 }", with: "release_delay_seconds: 30, release_hysteresis_percent: 5 }"),
+        site.expectSingleError(
+            site.replacing("release_delay_seconds: 30 }", with: "release_delay_seconds: 30, release_hysteresis_percent: 5 }"),
             line: 19, field: "systems[0].alarms.overtemperature.release_hysteresis_percent", reasonContains: "unknown key")
     }
 
     @Test func test_reAlarmTimeMustBeANumberOrOff() {
-        expectSingleError(
-            replacing("re_alarm_seconds: 600", with: "re_alarm_seconds: never"), line: 22,
+        site.expectSingleError(
+            site.replacing("re_alarm_seconds: 600", with: "re_alarm_seconds: never"), line: 22,
             field: "systems[0].alarms.re_alarm_seconds", reasonContains: "or off, got 'never'")
-        expectSingleError(
-            replacing("re_alarm_seconds: 600", with: "re_alarm_seconds: 0"), line: 22,
+        site.expectSingleError(
+            site.replacing("re_alarm_seconds: 600", with: "re_alarm_seconds: 0"), line: 22,
             field: "systems[0].alarms.re_alarm_seconds", reasonContains: "must be 10...86400 s")
     }
 
     @Test func test_prewarningAtTheAlarmLevelIsRefused() {
-        expectSingleError(
-            replacing("insulation_prewarning_ohms: 120000", with: "insulation_prewarning_ohms: 60000"), line: 10,
+        site.expectSingleError(
+            site.replacing("insulation_prewarning_ohms: 120000", with: "insulation_prewarning_ohms: 60000"), line: 10,
             field: "systems[0].thresholds.insulation_prewarning_ohms", reasonContains: "must be above insulation_response_ohms")
     }
 
     @Test func test_insulationAlarmBelowFiftyKiloohmsIsRefused() {
-        expectSingleError(
-            replacing("insulation_response_ohms: 60000", with: "insulation_response_ohms: 49999"), line: 9,
+        site.expectSingleError(
+            site.replacing("insulation_response_ohms: 60000", with: "insulation_response_ohms: 49999"), line: 9,
             field: "systems[0].thresholds.insulation_response_ohms", reasonContains: "IEC 60364-7-710")
     }
 
     @Test func test_overtemperatureReleaseMustBeBelowItsResponse() {
-        expectSingleError(
-            replacing("winding_temperature_release_celsius: 115", with: "winding_temperature_release_celsius: 130"), line: 12,
+        site.expectSingleError(
+            site.replacing("winding_temperature_release_celsius: 115", with: "winding_temperature_release_celsius: 130"), line: 12,
             field: "systems[0].thresholds.winding_temperature_release_celsius", reasonContains: "must be below winding_temperature_celsius")
-        expectSingleError(
-            replacing("ptc_release_ohms: 1500", with: "ptc_release_ohms: 3600"), line: 14,
+        site.expectSingleError(
+            site.replacing("ptc_release_ohms: 1500", with: "ptc_release_ohms: 3600"), line: 14,
             field: "systems[0].thresholds.ptc_release_ohms", reasonContains: "must be below ptc_response_ohms")
     }
 
     @Test func test_overtemperatureReleaseDefaultsToTenDegreesBelowTheResponse() throws {
-        let configuration = try parse(replacing("      winding_temperature_release_celsius: 115\n", with: ""))
+        let configuration = try site.parse(site.replacing("      winding_temperature_release_celsius: 115\n", with: ""))
         #expect(configuration.systems[0].thresholds.windingTemperatureReleaseCelsius == nil)
         #expect(configuration.systems[0].thresholds.windingTemperatureCelsius == 130)
     }
 
     @Test func test_indicatorLinesAreReadPerCondition() throws {
-        let outputs = try parse(Self.valid).systems[0].outputs
+        let outputs = try site.parse(Self.valid).systems[0].outputs
         #expect(outputs.indicators == [
             "insulation": LineReference(chip: "gpiochip0", offset: 2),
             "overload": LineReference(chip: "gpiochip0", offset: 3, activeLow: true),
@@ -201,19 +165,19 @@ import Testing
     }
 
     @Test func test_indicatorForAnUnknownConditionIsRefusedWithASuggestion() {
-        expectSingleError(
-            replacing("overload: { chip: gpiochip0, line: 3, active_low: true }", with: "overlaod: { chip: gpiochip0, line: 3 }"),
+        site.expectSingleError(
+            site.replacing("overload: { chip: gpiochip0, line: 3, active_low: true }", with: "overlaod: { chip: gpiochip0, line: 3 }"),
             line: 31, field: "systems[0].outputs.indicators.overlaod", reasonContains: "did you mean 'overload'?")
     }
 
     @Test func test_indicatorLineUsedTwiceIsRefused() {
-        expectSingleError(
-            replacing("insulation: { chip: gpiochip0, line: 2 }", with: "insulation: { chip: gpiochip0, line: 1 }"),
+        site.expectSingleError(
+            site.replacing("insulation: { chip: gpiochip0, line: 2 }", with: "insulation: { chip: gpiochip0, line: 1 }"),
             line: 30, field: "systems[0].outputs.indicators.insulation", reasonContains: "is already the yellow output")
     }
 
     @Test func test_panelCoversItsMemberSystems() throws {
-        let panels = try parse(Self.valid).panels
+        let panels = try site.parse(Self.valid).panels
         #expect(panels == [
             PanelConfiguration(
                 id: "recovery", name: "Recovery room", systems: ["or-1", "or-2"],
@@ -224,23 +188,23 @@ import Testing
     }
 
     @Test func test_panelMemberMustBeASystemOfTheFile() {
-        expectSingleError(
-            replacing("systems: [or-1, or-2]", with: "systems: [or-1, or-9]"), line: 41,
+        site.expectSingleError(
+            site.replacing("systems: [or-1, or-2]", with: "systems: [or-1, or-9]"), line: 41,
             field: "panels[0].systems[1]", reasonContains: "no system 'or-9'")
     }
 
     @Test func test_panelLineMustNotBeASystemsLine() {
-        expectSingleError(
-            replacing("yellow: { chip: gpiochip1, line: 0 }", with: "yellow: { chip: gpiochip0, line: 11 }"), line: 43,
+        site.expectSingleError(
+            site.replacing("yellow: { chip: gpiochip1, line: 0 }", with: "yellow: { chip: gpiochip0, line: 11 }"), line: 43,
             field: "panels[0].outputs.yellow", reasonContains: "already the yellow output of systems[1] ('or-2')")
     }
 
     @Test func test_panelAcceptsNoTestButtonAndNoIndicators() {
-        expectSingleError(
-            replacing("mute: { chip: gpiochip1, line: 2, active_low: true }", with: "test: { chip: gpiochip1, line: 2 }"),
+        site.expectSingleError(
+            site.replacing("mute: { chip: gpiochip1, line: 2, active_low: true }", with: "test: { chip: gpiochip1, line: 2 }"),
             line: 46, field: "panels[0].inputs.test", reasonContains: "unknown key 'test'")
-        expectSingleError(
-            replacing("buzzer: { chip: gpiochip1, line: 1 }", with: "indicators: { overload: { chip: gpiochip1, line: 1 } }"),
+        site.expectSingleError(
+            site.replacing("buzzer: { chip: gpiochip1, line: 1 }", with: "indicators: { overload: { chip: gpiochip1, line: 1 } }"),
             line: 44, field: "panels[0].outputs.indicators", reasonContains: "unknown key 'indicators'")
     }
 }

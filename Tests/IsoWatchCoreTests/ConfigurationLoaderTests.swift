@@ -42,50 +42,10 @@ import Testing
               yellow: { chip: gpiochip0, name: "OR4_YELLOW" }
         """
 
-    private static let library = Result { try Repository.library() }
-
-    private func parse(_ yaml: String) throws -> Configuration {
-        try ConfigurationLoader.parse(
-            yaml: yaml, fileName: "site.yaml", baseDirectory: URL(fileURLWithPath: "/etc/isowatch"),
-            profiles: Self.library.get())
-    }
-
-    private func errors(_ yaml: String) -> [ConfigurationError] {
-        do {
-            _ = try parse(yaml)
-            return []
-        } catch let failure as ConfigurationErrors {
-            return failure.errors
-        } catch {
-            Issue.record("shipped profiles do not load: \(error)")
-            return []
-        }
-    }
-
-    /// The valid file with `old` (which must occur exactly once) replaced.
-    private func replacing(_ old: String, with new: String) -> String {
-        precondition(Self.valid.components(separatedBy: old).count == 2, "'\(old)' must occur once")
-        return Self.valid.replacingOccurrences(of: old, with: new)
-    }
-
-    /// Exactly one error, at this line and field.
-    private func expectSingleError(
-        _ yaml: String, line: Int, field: String, reasonContains: String? = nil,
-        sourceLocation: SourceLocation = #_sourceLocation
-    ) {
-        let found = errors(yaml)
-        #expect(found.count == 1, "\(found)", sourceLocation: sourceLocation)
-        guard let error = found.first else { return }
-        #expect(error.file == "site.yaml", sourceLocation: sourceLocation)
-        #expect(error.line == line, "\(error)", sourceLocation: sourceLocation)
-        #expect(error.field == field, "\(error)", sourceLocation: sourceLocation)
-        if let reasonContains {
-            #expect(error.reason.contains(reasonContains), "\(error)", sourceLocation: sourceLocation)
-        }
-    }
+    private let site = SiteFileFixture(valid: Self.valid)
 
     @Test func test_validConfigurationParsesWithDefaults() throws {
-        let configuration = try parse(Self.valid)
+        let configuration = try site.parse(Self.valid)
         #expect(configuration.site == Site(name: "St. Example Hospital, Building C"))
         #expect(configuration.http == HTTPSettings(host: "127.0.0.1", port: 8080))
         #expect(configuration.gpio.backend == .simulated)
@@ -113,7 +73,7 @@ import Testing
     }
 
     @Test func test_serialSettingsDefaultToTheProfiles() throws {
-        let configuration = try parse(replacing(
+        let configuration = try site.parse(site.replacing(
             "{ rtu: { device: /dev/ttyUSB0, baud: 19200, parity: E, data_bits: 8, stop_bits: 1 } }",
             with: "{ rtu: { device: /dev/ttyUSB0 } }"))
         #expect(configuration.systems[0].device.transport
@@ -121,58 +81,58 @@ import Testing
     }
 
     @Test func test_unitOutsideModbusRangeIsAnError() {
-        let found = errors(replacing("unit: 3", with: "unit: 0"))
+        let found = site.errors(site.replacing("unit: 3", with: "unit: 0"))
         #expect(found.map(\.description) == ["site.yaml:12:13: field 'systems[0].device.unit': must be 1...247, got 0"])
-        expectSingleError(replacing("unit: 3", with: "unit: 248"), line: 12, field: "systems[0].device.unit")
+        site.expectSingleError(site.replacing("unit: 3", with: "unit: 248"), line: 12, field: "systems[0].device.unit")
     }
 
     @Test func test_nonStandardBaudRateIsAnError() {
-        expectSingleError(
-            replacing("baud: 19200", with: "baud: 20000"), line: 11, field: "systems[0].device.transport.rtu.baud",
+        site.expectSingleError(
+            site.replacing("baud: 19200", with: "baud: 20000"), line: 11, field: "systems[0].device.transport.rtu.baud",
             reasonContains: "9600, 19200")
     }
 
     @Test func test_parityIsOneOfNEO() {
-        expectSingleError(
-            replacing("parity: E", with: "parity: even"), line: 11, field: "systems[0].device.transport.rtu.parity",
+        site.expectSingleError(
+            site.replacing("parity: E", with: "parity: even"), line: 11, field: "systems[0].device.transport.rtu.parity",
             reasonContains: "N, E, O")
     }
 
     @Test func test_tcpPortOutsideRangeIsAnError() {
-        expectSingleError(
-            replacing("{ tcp: { host: 10.1.2.3 } }", with: "{ tcp: { host: 10.1.2.3, port: 70000 } }"), line: 32,
+        site.expectSingleError(
+            site.replacing("{ tcp: { host: 10.1.2.3 } }", with: "{ tcp: { host: 10.1.2.3, port: 70000 } }"), line: 32,
             field: "systems[1].device.transport.tcp.port", reasonContains: "1...65535")
     }
 
     @Test func test_transportNeedsExactlyOneOfTcpAndRtu() {
-        expectSingleError(
-            replacing("{ tcp: { host: 10.1.2.3 } }", with: "{ tcp: { host: 10.1.2.3 }, rtu: { device: /dev/ttyS0 } }"),
+        site.expectSingleError(
+            site.replacing("{ tcp: { host: 10.1.2.3 } }", with: "{ tcp: { host: 10.1.2.3 }, rtu: { device: /dev/ttyS0 } }"),
             line: 32, field: "systems[1].device.transport", reasonContains: "exactly one")
     }
 
     @Test func test_pollIntervalRange() {
-        expectSingleError(
-            replacing("poll_interval_seconds: 1.0", with: "poll_interval_seconds: 0.05"), line: 13,
+        site.expectSingleError(
+            site.replacing("poll_interval_seconds: 1.0", with: "poll_interval_seconds: 0.05"), line: 13,
             field: "systems[0].device.poll_interval_seconds", reasonContains: "0.1...3600")
     }
 
     @Test func test_timeoutMustBeShorterThanPollInterval() {
-        expectSingleError(
-            replacing("timeout_seconds: 0.5", with: "timeout_seconds: 1.0"), line: 14,
+        site.expectSingleError(
+            site.replacing("timeout_seconds: 0.5", with: "timeout_seconds: 1.0"), line: 14,
             field: "systems[0].device.timeout_seconds", reasonContains: "below poll_interval_seconds")
     }
 
     @Test func test_transformerRatingFollowsIEC61558_2_15() {
-        expectSingleError(
-            replacing("rating_kva: 8", with: "rating_kva: 12"), line: 8, field: "systems[0].transformer.rating_kva",
+        site.expectSingleError(
+            site.replacing("rating_kva: 8", with: "rating_kva: 12"), line: 8, field: "systems[0].transformer.rating_kva",
             reasonContains: "IEC 61558-2-15")
-        expectSingleError(
-            replacing("rating_kva: 8, secondary_voltage_volts: 230", with: "rating_kva: 8, secondary_voltage_volts: 400"),
+        site.expectSingleError(
+            site.replacing("rating_kva: 8, secondary_voltage_volts: 230", with: "rating_kva: 8, secondary_voltage_volts: 400"),
             line: 8, field: "systems[0].transformer.secondary_voltage_volts", reasonContains: "250 V")
     }
 
     @Test func test_insulationResponseBelowFiftyKiloohmsIsRejectedCitingIEC60364_7_710() {
-        let found = errors(replacing("insulation_response_ohms: 50000", with: "insulation_response_ohms: 30000"))
+        let found = site.errors(site.replacing("insulation_response_ohms: 50000", with: "insulation_response_ohms: 30000"))
         #expect(found.count == 1)
         #expect(found.first?.line == 17)
         #expect(found.first?.column == 33)
@@ -182,19 +142,19 @@ import Testing
     }
 
     @Test func test_prewarningMustNotBeBelowResponse() {
-        expectSingleError(
-            replacing("insulation_prewarning_ohms: 100000", with: "insulation_prewarning_ohms: 40000"), line: 18,
+        site.expectSingleError(
+            site.replacing("insulation_prewarning_ohms: 100000", with: "insulation_prewarning_ohms: 40000"), line: 18,
             field: "systems[0].thresholds.insulation_prewarning_ohms", reasonContains: "above insulation_response_ohms")
     }
 
     @Test func test_staleTimeMustExceedPollInterval() {
-        expectSingleError(
-            replacing("stale_after_seconds: 5", with: "stale_after_seconds: 1"), line: 21,
+        site.expectSingleError(
+            site.replacing("stale_after_seconds: 5", with: "stale_after_seconds: 1"), line: 21,
             field: "systems[0].thresholds.stale_after_seconds")
     }
 
     @Test func test_misspeltKeyIsAnErrorWithSuggestion() {
-        let found = errors(replacing("    thresholds:", with: "    treshold:"))
+        let found = site.errors(site.replacing("    thresholds:", with: "    treshold:"))
         #expect(found.count == 1)
         #expect(found.first?.line == 16)
         #expect(found.first?.column == 5)
@@ -203,52 +163,52 @@ import Testing
     }
 
     @Test func test_unknownProfileIsAnErrorWithSuggestion() {
-        expectSingleError(
-            replacing("profile: acrel-aim-m10", with: "profile: acrel-aim-m11"), line: 10,
+        site.expectSingleError(
+            site.replacing("profile: acrel-aim-m10", with: "profile: acrel-aim-m11"), line: 10,
             field: "systems[0].device.profile", reasonContains: "did you mean 'acrel-aim-m10'?")
     }
 
     @Test func test_systemIdsAreUnique() {
-        expectSingleError(
-            replacing("- id: or-4", with: "- id: or-3"), line: 26, field: "systems[1].id",
+        site.expectSingleError(
+            site.replacing("- id: or-4", with: "- id: or-3"), line: 26, field: "systems[1].id",
             reasonContains: "systems[0] (line 5)")
     }
 
     @Test func test_systemIdIsLowerCaseLettersDigitsAndDashes() {
-        expectSingleError(replacing("- id: or-4", with: "- id: OR 4"), line: 26, field: "systems[1].id")
+        site.expectSingleError(site.replacing("- id: or-4", with: "- id: OR 4"), line: 26, field: "systems[1].id")
     }
 
     @Test func test_twoSystemsOnTheSameTransportAndUnitIsAnError() {
-        let yaml = replacing(
+        let yaml = site.replacing(
             "transport: { tcp: { host: 10.1.2.3 } }",
             with: "transport: { rtu: { device: /dev/ttyUSB0 } }\n      unit: 3")
-        expectSingleError(yaml, line: 33, field: "systems[1].device.unit", reasonContains: "already polls unit 3")
+        site.expectSingleError(yaml, line: 33, field: "systems[1].device.unit", reasonContains: "already polls unit 3")
         // The same unit on another bus is a different device.
-        #expect(errors(yaml.replacingOccurrences(of: "{ device: /dev/ttyUSB0 } }\n", with: "{ device: /dev/ttyUSB1 } }\n")).isEmpty)
+        #expect(site.errors(yaml.replacingOccurrences(of: "{ device: /dev/ttyUSB0 } }\n", with: "{ device: /dev/ttyUSB1 } }\n")).isEmpty)
     }
 
     @Test func test_twoSystemsOnTheSameTcpGatewayAndUnitIsAnError() {
-        let yaml = replacing(
+        let yaml = site.replacing(
             "{ rtu: { device: /dev/ttyUSB0, baud: 19200, parity: E, data_bits: 8, stop_bits: 1 } }",
             with: "{ tcp: { host: 10.1.2.3, port: 502 } }"
         ).replacingOccurrences(of: "unit: 3", with: "unit: 1")
-        expectSingleError(yaml, line: 30, field: "systems[1].device.unit", reasonContains: "10.1.2.3:502")
+        site.expectSingleError(yaml, line: 30, field: "systems[1].device.unit", reasonContains: "10.1.2.3:502")
     }
 
     @Test func test_systemsSharingASerialBusAgreeOnItsSettings() {
-        expectSingleError(
-            replacing(
+        site.expectSingleError(
+            site.replacing(
                 "transport: { tcp: { host: 10.1.2.3 } }",
                 with: "transport: { rtu: { device: /dev/ttyUSB0, baud: 9600 } }"),
             line: 32, field: "systems[1].device.transport.rtu", reasonContains: "one serial bus has one line setting")
     }
 
     @Test func test_oneGPIOLineCannotDriveTwoOutputs() {
-        expectSingleError(
-            replacing(#"yellow: { chip: gpiochip0, name: "OR4_YELLOW" }"#, with: "yellow: { chip: gpiochip0, line: 5 }"),
+        site.expectSingleError(
+            site.replacing(#"yellow: { chip: gpiochip0, name: "OR4_YELLOW" }"#, with: "yellow: { chip: gpiochip0, line: 5 }"),
             line: 34, field: "systems[1].outputs.yellow", reasonContains: "yellow output of systems[0]")
-        expectSingleError(
-            replacing("buzzer: { chip: gpiochip0, line: 6, active_low: true }", with: "buzzer: { chip: gpiochip0, line: 4 }"),
+        site.expectSingleError(
+            site.replacing("buzzer: { chip: gpiochip0, line: 6, active_low: true }", with: "buzzer: { chip: gpiochip0, line: 4 }"),
             line: 25, field: "systems[0].outputs.buzzer", reasonContains: "green output of systems[0]")
     }
 
@@ -256,13 +216,13 @@ import Testing
     /// inputs start at line 26.
     private func withInputs(_ lines: String) -> String {
         let indented = lines.split(separator: "\n").map { "      \($0)" }.joined(separator: "\n")
-        return replacing(
+        return site.replacing(
             "buzzer: { chip: gpiochip0, line: 6, active_low: true }",
             with: "buzzer: { chip: gpiochip0, line: 6, active_low: true }\n    inputs:\n\(indented)")
     }
 
     @Test func test_panelInputsParseWithDefaultDebounce() throws {
-        let configuration = try parse(
+        let configuration = try site.parse(
             withInputs("""
                 mute: { chip: gpiochip0, line: 16, active_low: true }
                 test: { chip: gpiochip0, line: 17, debounce_seconds: 0.2 }
@@ -278,27 +238,27 @@ import Testing
     }
 
     @Test func test_unknownInputKeyIsAnError() {
-        expectSingleError(
+        site.expectSingleError(
             withInputs("silence: { chip: gpiochip0, line: 16 }"), line: 27, field: "systems[0].inputs.silence")
-        expectSingleError(
+        site.expectSingleError(
             withInputs("mute: { chip: gpiochip0, line: 16, energise: alarm }"), line: 27,
             field: "systems[0].inputs.mute.energise")
     }
 
     @Test func test_inputNeedsExactlyOneOfLineAndName() {
-        expectSingleError(
+        site.expectSingleError(
             withInputs(#"mute: { chip: gpiochip0, line: 16, name: "M" }"#), line: 27, field: "systems[0].inputs.mute")
-        expectSingleError(withInputs("mute: { chip: gpiochip0 }"), line: 27, field: "systems[0].inputs.mute")
+        site.expectSingleError(withInputs("mute: { chip: gpiochip0 }"), line: 27, field: "systems[0].inputs.mute")
     }
 
     @Test func test_debounceIsFiveMillisecondsToTwoSeconds() throws {
-        expectSingleError(
+        site.expectSingleError(
             withInputs("test: { chip: gpiochip0, line: 17, debounce_seconds: 0.001 }"), line: 27,
             field: "systems[0].inputs.test.debounce_seconds", reasonContains: "0.005...2")
-        expectSingleError(
+        site.expectSingleError(
             withInputs("test: { chip: gpiochip0, line: 17, debounce_seconds: 2.5 }"), line: 27,
             field: "systems[0].inputs.test.debounce_seconds", reasonContains: "0.005...2")
-        let edges = try parse(
+        let edges = try site.parse(
             withInputs("""
                 mute: { chip: gpiochip0, line: 16, debounce_seconds: 0.005 }
                 test: { chip: gpiochip0, line: 17, debounce_seconds: 2 }
@@ -310,36 +270,36 @@ import Testing
 
     @Test func test_oneGPIOLineCannotServeAnInputAndAnOutput() {
         // Line 5 is systems[0]'s yellow output.
-        expectSingleError(
+        site.expectSingleError(
             withInputs("mute: { chip: gpiochip0, line: 5 }"), line: 27, field: "systems[0].inputs.mute",
             reasonContains: "yellow output of systems[0]")
         // Two inputs on one line.
-        expectSingleError(
+        site.expectSingleError(
             withInputs("""
                 mute: { chip: gpiochip0, line: 16 }
                 acknowledge: { chip: gpiochip0, line: 16 }
                 """), line: 28, field: "systems[0].inputs.acknowledge", reasonContains: "mute input of systems[0]")
         // A later system's output, by name: reported where the second use is.
-        expectSingleError(
+        site.expectSingleError(
             withInputs(#"imd_alarm_contact: { chip: gpiochip0, name: "OR4_YELLOW" }"#), line: 36,
             field: "systems[1].outputs.yellow", reasonContains: "imd_alarm_contact input of systems[0]")
     }
 
     @Test func test_lineReferenceNeedsExactlyOneOfLineAndName() {
-        expectSingleError(
-            replacing("green:  { chip: gpiochip0, line: 4 }", with: #"green:  { chip: gpiochip0, line: 4, name: "G" }"#),
+        site.expectSingleError(
+            site.replacing("green:  { chip: gpiochip0, line: 4 }", with: #"green:  { chip: gpiochip0, line: 4, name: "G" }"#),
             line: 23, field: "systems[0].outputs.green")
-        expectSingleError(
-            replacing("green:  { chip: gpiochip0, line: 4 }", with: "green:  { chip: gpiochip0 }"),
+        site.expectSingleError(
+            site.replacing("green:  { chip: gpiochip0, line: 4 }", with: "green:  { chip: gpiochip0 }"),
             line: 23, field: "systems[0].outputs.green")
     }
 
     @Test func test_relaysAreEnergisedToNormalUnlessConfiguredOtherwise() throws {
-        let defaults = try parse(Self.valid).systems[0].outputs
+        let defaults = try site.parse(Self.valid).systems[0].outputs
         #expect(defaults.all.map(\.energise) == [.normal, .normal, .normal])
 
-        let configured = try parse(
-            replacing(
+        let configured = try site.parse(
+            site.replacing(
                 "buzzer: { chip: gpiochip0, line: 6, active_low: true }",
                 with: "buzzer: { chip: gpiochip0, line: 6, active_low: true, energise: alarm }")
         ).systems[0].outputs
@@ -348,39 +308,39 @@ import Testing
     }
 
     @Test func test_energiseIsNormalOrAlarm() {
-        expectSingleError(
-            replacing("yellow: { chip: gpiochip0, line: 5 }", with: "yellow: { chip: gpiochip0, line: 5, energise: alram }"),
+        site.expectSingleError(
+            site.replacing("yellow: { chip: gpiochip0, line: 5 }", with: "yellow: { chip: gpiochip0, line: 5, energise: alram }"),
             line: 24, field: "systems[0].outputs.yellow.energise", reasonContains: "did you mean 'alarm'")
     }
 
     @Test func test_greenLampCannotBeEnergisedInAlarmBecauseAStoppedServiceWouldLightIt() {
-        expectSingleError(
-            replacing("green:  { chip: gpiochip0, line: 4 }", with: "green:  { chip: gpiochip0, line: 4, energise: alarm }"),
+        site.expectSingleError(
+            site.replacing("green:  { chip: gpiochip0, line: 4 }", with: "green:  { chip: gpiochip0, line: 4, energise: alarm }"),
             line: 23, field: "systems[0].outputs.green.energise", reasonContains: "rest contact")
     }
 
     @Test func test_gpioBackendIsRequired() {
-        expectSingleError(replacing("gpio: { backend: simulated }\n", with: ""), line: 1, field: "gpio")
-        expectSingleError(
-            replacing("backend: simulated", with: "backend: sysfs"), line: 3, field: "gpio.backend",
+        site.expectSingleError(site.replacing("gpio: { backend: simulated }\n", with: ""), line: 1, field: "gpio")
+        site.expectSingleError(
+            site.replacing("backend: simulated", with: "backend: sysfs"), line: 3, field: "gpio.backend",
             reasonContains: "libgpiod, simulated")
     }
 
     @Test func test_httpListenIsHostColonPort() throws {
-        expectSingleError(
-            replacing(#"listen: "127.0.0.1:8080""#, with: #"listen: "localhost""#), line: 2, field: "http.listen")
-        let configuration = try parse(replacing(#"listen: "127.0.0.1:8080""#, with: #"listen: "[::1]:9090""#))
+        site.expectSingleError(
+            site.replacing(#"listen: "127.0.0.1:8080""#, with: #"listen: "localhost""#), line: 2, field: "http.listen")
+        let configuration = try site.parse(site.replacing(#"listen: "127.0.0.1:8080""#, with: #"listen: "[::1]:9090""#))
         #expect(configuration.http == HTTPSettings(host: "::1", port: 9090))
     }
 
     @Test func test_quotedNumberIsNotANumber() {
-        expectSingleError(
-            replacing("retries: 2", with: #"retries: "2""#), line: 15, field: "systems[0].device.retries",
+        site.expectSingleError(
+            site.replacing("retries: 2", with: #"retries: "2""#), line: 15, field: "systems[0].device.retries",
             reasonContains: "quoted string")
     }
 
     @Test func test_yamlSyntaxErrorCarriesFileLineAndColumn() {
-        let found = errors(replacing("location: \"OR 3\"", with: "location: \"OR 3"))
+        let found = site.errors(site.replacing("location: \"OR 3\"", with: "location: \"OR 3"))
         #expect(found.count == 1)
         #expect(found.first?.field == "")
         #expect((found.first?.line ?? 0) >= 7)
@@ -388,11 +348,11 @@ import Testing
     }
 
     @Test func test_everyErrorIsReportedNotOnlyTheFirst() {
-        let yaml = replacing("unit: 3", with: "unit: 0")
+        let yaml = site.replacing("unit: 3", with: "unit: 0")
             .replacingOccurrences(of: "rating_kva: 8", with: "rating_kva: 20")
             .replacingOccurrences(of: "insulation_response_ohms: 50000", with: "insulation_response_ohms: 1000")
             .replacingOccurrences(of: "profile: bender-isometer", with: "profile: bender")
-        #expect(errors(yaml).map(\.line) == [8, 12, 17, 31])
+        #expect(site.errors(yaml).map(\.line) == [8, 12, 17, 31])
     }
 
     @Test func test_loadResolvesProfilesDirectoryRelativeToTheFile() throws {
@@ -410,7 +370,7 @@ import Testing
         #expect(configuration.systems.count == 2)
 
         // The library is loaded from that directory and used to check profile ids.
-        try ("profiles_directory: ../profiles\n" + replacing("profile: acrel-aim-m10", with: "profile: nope"))
+        try ("profiles_directory: ../profiles\n" + site.replacing("profile: acrel-aim-m10", with: "profile: nope"))
             .write(to: file, atomically: true, encoding: .utf8)
         let error = #expect(throws: ConfigurationErrors.self) { try ConfigurationLoader.load(file: file) }
         #expect(error?.errors.map(\.field) == ["systems[0].device.profile"])

@@ -164,6 +164,15 @@ struct DecimalScaleTests {
         }
     }
 
+    @Test func test_unitScaleKeepsFractionalFloat32ValuesAsTheyAre() {
+        let ohms = RegisterField(table: .input, address: 0, type: .f32, scale: 1)
+        for sent: Float in [0.9, 0.1, 4.7, 1234.5, 1.0e7, 3.3e-5] {
+            let raw = ohms.rawValue(from: WordOrder.abcd.split(sent.bitPattern))
+            #expect(ohms.powerOfTenSIValue(raw: raw) == ohms.decimalSIValue(raw: raw))
+            #expect(ohms.siValue(raw: raw) == Double("\(sent)"))
+        }
+    }
+
     @Test func test_fastPathStepsAsideForOffsetsFractionsAndOtherScales() {
         #expect(RegisterField(table: .input, address: 0, scale: 0.1, offset: -40).powerOfTenSIValue(raw: 5) == nil)
         #expect(RegisterField(table: .input, address: 0, scale: 0.1).powerOfTenSIValue(raw: 0.5) == nil)

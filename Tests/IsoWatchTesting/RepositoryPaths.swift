@@ -28,4 +28,13 @@ public enum RepositoryPaths {
         let url = productsDirectory.appendingPathComponent(name)
         return FileManager.default.isExecutableFile(atPath: url.path) ? url : nil
     }
+
+    /// A built executable, or the error that skips nothing silently: the test fails naming the
+    /// build step that makes it.
+    public static func requiredProduct(_ name: String) throws -> URL {
+        guard let url = builtProduct(name) else {
+            throw ExternalPeer.PeerError.missingTool("\(name) is not built: run swift build --build-tests")
+        }
+        return url
+    }
 }

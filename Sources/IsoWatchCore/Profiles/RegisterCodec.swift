@@ -69,14 +69,15 @@ extension RegisterField {
         powerOfTenSIValue(raw: raw) ?? decimalSIValue(raw: raw)
     }
 
-    /// The common case on the poll path, without decimal arithmetic: a whole raw count, no
-    /// offset, and a scale that is a power of ten (0.1 A, 1e-6 F, 1000 Ω). Then `raw / 10^k` or
+    /// The common cases on the poll path, without decimal arithmetic: no offset, and either a
+    /// scale of 1, or a whole raw count and a scale that is a power of ten (0.1 A, 1e-6 F, 1000 Ω). Then `raw / 10^k` or
     /// `raw × 10^k` is one IEEE operation on two exact operands, rounded once: the same double
     /// as the exact decimal product that `decimalSIValue` rounds. Nil when that does not hold.
     public func powerOfTenSIValue(raw: Double) -> Double? {
-        guard offset == 0, raw == raw.rounded(), abs(raw) <= 9_007_199_254_740_992 else { return nil }
+        guard offset == 0 else { return nil }
+        // × 1 is exact for every double, whole or not (the f32 values of most devices).
         if scale == 1 { return raw }
-        guard scale > 0, scale.isFinite else { return nil }
+        guard raw == raw.rounded(), abs(raw) <= 9_007_199_254_740_992, scale > 0, scale.isFinite else { return nil }
         let exponent = log10(scale).rounded()
         guard abs(exponent) <= 22 else { return nil }
         let power = exactPowersOfTen[Int(abs(exponent))]

@@ -29,8 +29,7 @@ struct ScenarioRunCommand: AsyncParsableCommand {
     @Option(help: "Replaces the scenario's seed (storm schedules).")
     var seed: UInt64?
 
-    @Option(help: "Profiles directory (default: $ISOWATCH_PROFILES, else ./hardware/profiles).")
-    var profiles: String?
+    @OptionGroup var profiles: ProfilesOption
 
     @Option(help: "Control interface HOST:PORT, loopback only; 'none' to run without it.")
     var control: String = "127.0.0.1:8081"
@@ -55,13 +54,7 @@ struct ScenarioRunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let directory = profiles ?? ProcessInfo.processInfo.environment["ISOWATCH_PROFILES"] ?? "hardware/profiles"
-        let library: ProfileLibrary
-        do {
-            library = try ProfileLibrary.load(directory: URL(fileURLWithPath: directory))
-        } catch {
-            throw ValidationError("profiles (\(directory)):\n\(error)")
-        }
+        let library = try profiles.load()
         var scenario: Scenario
         do {
             scenario = try ScenarioFile.load(file: URL(fileURLWithPath: file), seed: seed)
@@ -90,7 +83,7 @@ struct ScenarioRunCommand: AsyncParsableCommand {
         if let serviceConfig {
             var generator = ScenarioServiceConfiguration()
             generator.httpListen = "127.0.0.1:8080"
-            generator.profilesDirectory = URL(fileURLWithPath: directory).standardizedFileURL.path
+            generator.profilesDirectory = URL(fileURLWithPath: profiles.resolvedDirectory).standardizedFileURL.path
             let yaml = generator.yaml(for: scenario, simulator: simulator)
             do {
                 try yaml.write(toFile: serviceConfig, atomically: true, encoding: .utf8)

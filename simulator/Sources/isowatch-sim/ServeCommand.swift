@@ -17,8 +17,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "A site file (YAML) listing endpoints and units.")
     var site: String?
 
-    @Option(help: "Profiles directory (default: $ISOWATCH_PROFILES, else ./hardware/profiles).")
-    var profiles: String?
+    @OptionGroup var profiles: ProfilesOption
 
     @Option(help: "Control interface HOST:PORT, loopback only.")
     var control: String = "127.0.0.1:8081"
@@ -67,7 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let library = try loadProfiles()
+        let library = try profiles.load()
         var description = try siteDescription(library)
         if let panel {
             guard let address = HostPort(panel), address.port > 0 else {
@@ -104,16 +103,6 @@ struct ServeCommand: AsyncParsableCommand {
         let server = try ControlServer(simulator: simulator, host: host, port: address.port)
         try await server.run(untilSignalled: true) { port in
             say("control http://\(host.contains(":") ? "[\(host)]" : host):\(port)")
-        }
-    }
-
-    private func loadProfiles() throws -> ProfileLibrary {
-        let directory =
-            profiles ?? ProcessInfo.processInfo.environment["ISOWATCH_PROFILES"] ?? "hardware/profiles"
-        do {
-            return try ProfileLibrary.load(directory: URL(fileURLWithPath: directory))
-        } catch {
-            throw ValidationError("profiles (\(directory)):\n\(error)")
         }
     }
 

@@ -21,7 +21,8 @@ struct WaveformCommand: ParsableCommand {
     @Option(help: "Total leakage capacitance Ce of the IT system to earth.")
     var leakageCapacitanceFarads: Double = 1e-6
 
-    @Option(help: "DC offset Uoff in series with Re (a DC fault).")
+    // `.unconditional`: a negative offset ("-5") is this option's value, not an unknown option.
+    @Option(parsing: .unconditional, help: "DC offset Uoff in series with Re (a DC fault).")
     var dcOffsetVolts: Double = 0
 
     @Option(help: "Share of the leakage conductance on L1 (0.5 symmetric, 1 all on L1).")

@@ -55,23 +55,8 @@ public struct ControlServer: Sendable {
             UnitsView(units: simulator.endpoints.flatMap { endpoint in endpoint.devices.map { UnitView(endpoint: endpoint, device: $0) } })
         }
         router.patch("api/v1/endpoints/:endpoint/units/:unit") { request, context in
-            let endpoint = try Self.endpoint(context, in: simulator)
-            let unitText = try context.parameters.require("unit")
-            guard let unitID = UInt8(unitText), let device = endpoint.device(unit: unitID) else {
-                let units = endpoint.devices.map { String($0.unitID) }.joined(separator: ", ")
-                throw HTTPError(.notFound, message: "endpoint '\(endpoint.id)' has no unit '\(unitText)' (it has: \(units))")
-            }
-            let patch: UnitPatch
-            do {
-                patch = try await request.decode(as: UnitPatch.self, context: context)
-            } catch let error as DecodingError {
-                throw HTTPError(.badRequest, message: Self.explain(error))
-            }
-            do throws(PatchRefusal) {
-                try patch.apply(to: device)
-            } catch {
-                throw HTTPError(.badRequest, message: error.description)
-            }
+            let (endpoint, device) = try Self.unit(context, in: simulator)
+            try await Self.apply(UnitPatch.self, from: request, context, to: device)
             return UnitView(endpoint: endpoint, device: device)
         }
         router.get("api/v1/panel") { _, _ in
@@ -109,17 +94,7 @@ public struct ControlServer: Sendable {
         }
         router.patch("api/v1/endpoints/:endpoint/units/:unit/physics") { request, context in
             let (endpoint, device) = try Self.unit(context, in: simulator)
-            let patch: PhysicsPatch
-            do {
-                patch = try await request.decode(as: PhysicsPatch.self, context: context)
-            } catch let error as DecodingError {
-                throw HTTPError(.badRequest, message: Self.explain(error))
-            }
-            do throws(PatchRefusal) {
-                try patch.apply(to: device)
-            } catch {
-                throw HTTPError(.badRequest, message: error.description)
-            }
+            try await Self.apply(PhysicsPatch.self, from: request, context, to: device)
             return try Self.physicsView(endpoint, device, simulator)
         }
         router.post("api/v1/endpoints/:endpoint/drop-connections") { _, context in
@@ -150,6 +125,23 @@ public struct ControlServer: Sendable {
             throw HTTPError(.notFound, message: "endpoint '\(endpoint.id)' has no unit '\(unitText)' (it has: \(units))")
         }
         return (endpoint, device)
+    }
+
+    /// Decodes a patch from the body and applies it; a malformed or refused patch is a 400 naming the field.
+    private static func apply<Patch: DevicePatch>(
+        _ type: Patch.Type, from request: Request, _ context: BasicRequestContext, to device: SimulatedDevice
+    ) async throws {
+        let patch: Patch
+        do {
+            patch = try await request.decode(as: Patch.self, context: context)
+        } catch let error as DecodingError {
+            throw HTTPError(.badRequest, message: Self.explain(error))
+        }
+        do throws(PatchRefusal) {
+            try patch.apply(to: device)
+        } catch {
+            throw HTTPError(.badRequest, message: error.description)
+        }
     }
 
     private static func physicsView(_ endpoint: RunningEndpoint, _ device: SimulatedDevice, _ simulator: Simulator) throws

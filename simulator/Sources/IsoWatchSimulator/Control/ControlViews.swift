@@ -114,21 +114,8 @@ public struct UnitPatch: Codable, Sendable, Equatable {
         case wireFault = "wire_fault"
     }
 
-    private struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
     public init(from decoder: any Decoder) throws {
-        let known = Set(CodingKeys.allCases.map(\.stringValue))
-        let all = try decoder.container(keyedBy: AnyKey.self)
-        if let unknown = all.allKeys.first(where: { !known.contains($0.stringValue) }) {
-            throw DecodingError.dataCorruptedError(
-                forKey: unknown, in: all,
-                debugDescription: "unknown key '\(unknown.stringValue)'; expected \(known.sorted().joined(separator: ", "))")
-        }
+        try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         values = try container.decodeIfPresent([String: Double].self, forKey: .values)
         validity = try container.decodeIfPresent([String: String].self, forKey: .validity)
@@ -168,17 +155,7 @@ public struct UnitPatch: Codable, Sendable, Equatable {
             }
             validities[quantity] = parsed
         }
-        let newFaults = try faults.map { names throws(PatchRefusal) in
-            var set: Set<Fault> = []
-            for name in names {
-                guard let fault = Fault(rawValue: name) else {
-                    throw PatchRefusal(
-                        "faults: unknown fault '\(name)'; expected \(Fault.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                set.insert(fault)
-            }
-            return set
-        }
+        let newFaults = try faults.map { names throws(PatchRefusal) in try faultSet(names, field: "faults") }
         for (name, value) in auxiliary ?? [:] {
             guard device.profile.auxiliary[name] != nil else {
                 let known = device.profile.auxiliary.keys.sorted().joined(separator: ", ")
@@ -264,4 +241,43 @@ public struct UnitPatch: Codable, Sendable, Equatable {
 public struct PatchRefusal: Error, Sendable, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Control requests are strict: a misspelt key is an error, never a silently ignored field.
+func rejectUnknownKeys<Keys: CodingKey & CaseIterable>(in decoder: any Decoder, known: Keys.Type) throws {
+    let known = Set(Keys.allCases.map(\.stringValue))
+    let all = try decoder.container(keyedBy: AnyCodingKey.self)
+    if let unknown = all.allKeys.first(where: { !known.contains($0.stringValue) }) {
+        throw DecodingError.dataCorruptedError(
+            forKey: unknown, in: all,
+            debugDescription: "unknown key '\(unknown.stringValue)'; expected \(known.sorted().joined(separator: ", "))")
+    }
+}
+
+private struct AnyCodingKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// A control-interface change to one simulated unit (`UnitPatch`, `PhysicsPatch`).
+protocol DevicePatch: Decodable {
+    func apply(to device: SimulatedDevice) throws(PatchRefusal)
+}
+
+extension UnitPatch: DevicePatch {}
+extension PhysicsPatch: DevicePatch {}
+
+/// Fault names from a control request; an unknown one is refused with the list of known ones.
+func faultSet(_ names: [String], field: String) throws(PatchRefusal) -> Set<Fault> {
+    var set: Set<Fault> = []
+    for name in names {
+        guard let fault = Fault(rawValue: name) else {
+            throw PatchRefusal(
+                "\(field): unknown fault '\(name)'; expected \(Fault.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        set.insert(fault)
+    }
+    return set
 }

@@ -192,21 +192,8 @@ public struct PhysicsPatch: Codable, Sendable, Equatable {
         case forcedFaults = "forced_faults"
     }
 
-    private struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
     public init(from decoder: any Decoder) throws {
-        let known = Set(CodingKeys.allCases.map(\.stringValue))
-        let all = try decoder.container(keyedBy: AnyKey.self)
-        if let unknown = all.allKeys.first(where: { !known.contains($0.stringValue) }) {
-            throw DecodingError.dataCorruptedError(
-                forKey: unknown, in: all,
-                debugDescription: "unknown key '\(unknown.stringValue)'; expected \(known.sorted().joined(separator: ", "))")
-        }
+        try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         insulationResistanceOhms = try container.decodeIfPresent(Double.self, forKey: .insulationResistanceOhms)
         insulationL1Ohms = try container.decodeIfPresent(Double.self, forKey: .insulationL1Ohms)
@@ -269,17 +256,7 @@ public struct PhysicsPatch: Codable, Sendable, Equatable {
         case "fail": fails = true
         case let other?: throw PatchRefusal("self_test_result: expected pass or fail, got '\(other)'")
         }
-        let forced = try forcedFaults.map { names throws(PatchRefusal) in
-            var set: Set<Fault> = []
-            for name in names {
-                guard let fault = Fault(rawValue: name) else {
-                    throw PatchRefusal(
-                        "forced_faults: unknown fault '\(name)'; expected \(Fault.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                set.insert(fault)
-            }
-            return set
-        }
+        let forced = try forcedFaults.map { names throws(PatchRefusal) in try faultSet(names, field: "forced_faults") }
         device.updatePhysics { physics in
             if let insulationResistanceOhms { physics.system.setInsulationResistance(ohms: insulationResistanceOhms) }
             if let insulationL1Ohms { physics.system.line1.insulationResistanceOhms = insulationL1Ohms }

@@ -29,86 +29,21 @@ public final class PanelServer: Sendable {
     public let port: UInt16
     public let panel: SimulatedPanel
 
-    private let listener: Int32
-    private let stopSignal: StopSignal
-    private let acceptor = Mutex<OwnedThread?>(nil)
-    private let connections = Mutex<Connections>(Connections())
-    private let stopped = Atomic(false)
-
-    private struct Connections {
-        var nextID = 1
-        var open: [Int: (fd: Int32, thread: OwnedThread?)] = [:]
-        var finished: [OwnedThread] = []
-    }
+    private let listener: TCPListener
 
     public init(host: String, port: UInt16, panel: SimulatedPanel) throws(SystemCallError) {
         self.host = host
         self.panel = panel
-        let (fd, boundPort) = try ModbusTCPServer.openListener(host: host, port: port)
-        listener = fd
-        self.port = boundPort
-        do {
-            stopSignal = try StopSignal()
-            let thread = try OwnedThread { [self] in acceptLoop() }
-            acceptor.withLock { $0 = thread }
-        } catch {
-            close(fd)
-            throw error
-        }
+        listener = try TCPListener(host: host, port: port, firstConnectionID: 1)
+        self.port = listener.port
+        try listener.start { [self] id, fd in serve(connection: id, fd: fd) }
     }
 
-    public var connectionCount: Int { connections.withLock { $0.open.count } }
+    /// The number of client connections open now.
+    public var connectionCount: Int { listener.connectionCount }
 
     /// Closes every connection (the client sees its panel go away) and joins every thread.
-    public func stop() {
-        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        stopSignal.fire()
-        acceptor.withLock { $0 }?.join()
-        connections.withLock { connections in
-            for connection in connections.open.values { shutdown(connection.fd, Int32(SHUT_RDWR)) }
-        }
-        let threads = connections.withLock { $0.finished + $0.open.values.compactMap(\.thread) }
-        threads.forEach { $0.join() }
-        close(listener)
-    }
-
-    private func acceptLoop() {
-        while stopSignal.wait(for: listener, timeoutSeconds: nil) == .readable {
-            let client = accept(listener, nil, nil)
-            guard client >= 0 else {
-                if errno != EAGAIN, errno != EWOULDBLOCK, errno != EINTR,
-                    !stopSignal.sleep(until: monotonicSeconds() + 0.05)
-                {
-                    return
-                }
-                continue
-            }
-            var enable: Int32 = 1
-            setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &enable, socklen_t(MemoryLayout<Int32>.size))
-            setNonBlocking(client)
-            let (id, reap) = connections.withLock { connections in
-                let id = connections.nextID
-                connections.nextID += 1
-                connections.open[id] = (client, nil)
-                defer { connections.finished = [] }
-                return (id, connections.finished)
-            }
-            reap.forEach { $0.join() }
-            do {
-                let thread = try OwnedThread { [self] in serve(connection: id, fd: client) }
-                connections.withLock { connections in
-                    if connections.open[id] != nil {
-                        connections.open[id]?.thread = thread
-                    } else {
-                        connections.finished.append(thread)
-                    }
-                }
-            } catch {
-                connections.withLock { _ = $0.open.removeValue(forKey: id) }
-                close(client)
-            }
-        }
-    }
+    public func stop() { listener.stop() }
 
     /// Events for one connection, queued by whoever drives an input (the control interface
     /// runs on Swift's pool and must not write to a socket) and sent by the connection's thread.
@@ -148,18 +83,9 @@ public final class PanelServer: Sendable {
     }
 
     private func serve(connection id: Int, fd: Int32) {
-        guard let outbox = Outbox() else {
-            close(fd)
-            return
-        }
+        guard let outbox = Outbox() else { return }
         panel.register(connection: id) { handle, high in outbox.post("EDGE \(handle) \(high ? 1 : 0)") }
-        defer {
-            panel.unregister(connection: id)
-            connections.withLock { connections in
-                if let thread = connections.open.removeValue(forKey: id)?.thread { connections.finished.append(thread) }
-            }
-            close(fd)
-        }
+        defer { panel.unregister(connection: id) }
         var buffer: [UInt8] = []
         while true {
             var descriptors = [

@@ -85,6 +85,21 @@ public final class SimulatedPanel: Sendable {
         var history: [OutputChange] = []
         /// Per connection: how to tell it that an input it claimed changed.
         var notifiers: [Int: @Sendable (Int, Bool) -> Void] = [:]
+
+        /// Gives `name` to `claim` (its handle is `nextHandle`) unless someone holds it;
+        /// `setLevel` sets the line's level as the claim's direction requires.
+        mutating func claim(_ name: String, _ claim: Claim, setLevel: (inout LineState) -> Void) throws(Refusal) -> Int {
+            var line = lines[name] ?? LineState()
+            if let holder = line.claim { throw .busy(line: name, consumer: holder.consumer) }
+            nextHandle += 1
+            line.claim = claim
+            line.activeLowOfLastClaim = claim.activeLow
+            line.consumerOfLastClaim = claim.consumer
+            setLevel(&line)
+            lines[name] = line
+            handles[claim.handle] = name
+            return claim.handle
+        }
     }
 
     private let state = Mutex(State())
@@ -159,17 +174,12 @@ public final class SimulatedPanel: Sendable {
         -> Int
     {
         try state.withLock { state throws(Refusal) -> Int in
-            var line = state.lines[name] ?? LineState()
-            if let claim = line.claim { throw .busy(line: name, consumer: claim.consumer) }
-            let handle = state.nextHandle
-            state.nextHandle += 1
-            line.claim = Claim(handle: handle, connection: connection, consumer: consumer, activeLow: activeLow, isOutput: true)
-            line.activeLowOfLastClaim = activeLow
-            line.consumerOfLastClaim = consumer
-            if line.electricalHigh != initialHigh { line.changes += 1 }
-            line.electricalHigh = initialHigh
-            state.lines[name] = line
-            state.handles[handle] = name
+            let handle = try state.claim(
+                name, Claim(handle: state.nextHandle, connection: connection, consumer: consumer, activeLow: activeLow, isOutput: true)
+            ) { line in
+                if line.electricalHigh != initialHigh { line.changes += 1 }
+                line.electricalHigh = initialHigh
+            }
             state.history.append(
                 OutputChange(
                     index: state.history.count, line: name, consumer: consumer, active: initialHigh != activeLow,
@@ -183,17 +193,14 @@ public final class SimulatedPanel: Sendable {
         -> (Int, Bool)
     {
         try state.withLock { state throws(Refusal) -> (Int, Bool) in
-            var line = state.lines[name] ?? LineState()
-            if let claim = line.claim { throw .busy(line: name, consumer: claim.consumer) }
-            let handle = state.nextHandle
-            state.nextHandle += 1
-            line.claim = Claim(handle: handle, connection: connection, consumer: consumer, activeLow: activeLow, isOutput: false)
-            line.activeLowOfLastClaim = activeLow
-            line.consumerOfLastClaim = consumer
-            let level = line.electricalHigh ?? restingHigh
-            line.electricalHigh = level
-            state.lines[name] = line
-            state.handles[handle] = name
+            var level = restingHigh
+            let handle = try state.claim(
+                name, Claim(handle: state.nextHandle, connection: connection, consumer: consumer, activeLow: activeLow, isOutput: false)
+            ) { line in
+                // A level driven before the claim (a button already pressed) wins over the resting level.
+                level = line.electricalHigh ?? restingHigh
+                line.electricalHigh = level
+            }
             return (handle, level)
         }
     }

@@ -28,16 +28,34 @@ public struct MeasuringSignalSimulator: Sendable {
 
     /// Steps are cut at pulse edges so the RC discretisation stays exact: within each piece the
     /// generator voltage is constant.
+    ///
+    /// Callers step to sample times taken from an integer index (`index / rate`); far into a run
+    /// each such time is rounded to its ulp (about 1.5e-11 s a day in), so a step meant to land on
+    /// an edge can fall short of it by that much. A shortfall within `edgeSlackSeconds` counts as
+    /// reaching the edge, so the edge stays on the sample the index puts it on.
     public mutating func advance(bySeconds stepSeconds: Double) {
         precondition(stepSeconds >= 0)
+        let edgeSlackSeconds = Self.edgeSlackSeconds(atSeconds: timeSeconds + stepSeconds, pulse: pulse)
         var remainingSeconds = stepSeconds
         while remainingSeconds > 0 {
-            let pieceSeconds = min(remainingSeconds, pulse.secondsToNextEdge)
-            circuit.advance(bySeconds: pieceSeconds, generatorVolts: pulse.voltageVolts)
-            pulse.advance(bySeconds: pieceSeconds)
-            remainingSeconds -= pieceSeconds
+            let toEdgeSeconds = pulse.secondsToNextEdge
+            if remainingSeconds + edgeSlackSeconds >= toEdgeSeconds {
+                circuit.advance(bySeconds: min(remainingSeconds, toEdgeSeconds), generatorVolts: pulse.voltageVolts)
+                pulse.advance(bySeconds: toEdgeSeconds)
+                remainingSeconds -= toEdgeSeconds
+            } else {
+                circuit.advance(bySeconds: remainingSeconds, generatorVolts: pulse.voltageVolts)
+                pulse.advance(bySeconds: remainingSeconds)
+                remainingSeconds = 0
+            }
         }
         timeSeconds += stepSeconds
+    }
+
+    /// Rounding of the absolute sample times (a few ulps of the time reached) plus rounding of the
+    /// summed steps within one half-period; both are far below any sample interval an ADC uses.
+    static func edgeSlackSeconds(atSeconds seconds: Double, pulse: PulseGenerator) -> Double {
+        64 * seconds.magnitude.ulp + 1e-9 * pulse.halfPeriodSeconds
     }
 
     /// The sample at the present time. `mutating` because noise sources draw from their

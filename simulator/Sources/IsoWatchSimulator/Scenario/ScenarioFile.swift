@@ -45,32 +45,20 @@ public enum ScenarioFile {
     ]
 }
 
-private final class ScenarioReader {
-    let file: String
+private final class ScenarioReader: YAMLNodeReader {
     let text: String
     let baseDirectory: URL
     let seedOverride: UInt64?
-    var errors: [ConfigurationError] = []
 
     init(file: String, text: String, baseDirectory: URL, seedOverride: UInt64?) {
         self.seedOverride = seedOverride
-        self.file = file
         self.text = text
         self.baseDirectory = baseDirectory
+        super.init(file: file)
     }
 
     func scenario() -> Scenario? {
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: text) else {
-                report("", nil, "the file is empty; expected a mapping with 'name', 'site' and 'timeline'")
-                return nil
-            }
-            root = node
-        } catch {
-            report("", nil, "YAML syntax: \(error)")
-            return nil
-        }
+        guard let root = root(of: text, expected: "a mapping with 'name', 'site' and 'timeline'") else { return nil }
         let keys = ["name", "description", "seed", "time_factor", "duration_seconds", "site", "thermal", "service", "timeline", "expect"]
         guard let top = mapping(root, "", allowed: keys) else { return nil }
         let name = required(top, "name", root, "a short name for logs and test output").flatMap { string($0, "name") }
@@ -457,106 +445,9 @@ private final class ScenarioReader {
 
     // MARK: - Node access with diagnostics
 
-    func report(_ field: String, _ node: Node?, _ reason: String) {
-        errors.append(ConfigurationError(file: file, line: node?.mark?.line ?? 0, column: node?.mark?.column ?? 0, field: field, reason: reason))
-    }
-
     private func required(_ fields: [String: Node], _ key: String, _ parent: Node, _ what: String) -> Node? {
         if let node = fields[key] { return node }
         report(key, parent, "required: \(what)")
         return nil
-    }
-
-    private func mapping(_ node: Node, _ path: String, allowed: [String]?) -> [String: Node]? {
-        guard let entries = orderedMapping(node, path) else { return nil }
-        var result: [String: Node] = [:]
-        for (keyNode, key, value) in entries {
-            let child = path.isEmpty ? key : "\(path).\(key)"
-            if let allowed, !allowed.contains(key) {
-                report(child, keyNode, "unknown key; expected one of \(allowed.joined(separator: ", "))")
-                continue
-            }
-            if result[key] != nil { report(child, keyNode, "given twice") }
-            result[key] = value
-        }
-        return result
-    }
-
-    private func orderedMapping(_ node: Node, _ path: String) -> [(Node, String, Node)]? {
-        guard case .mapping(let mapping) = node else {
-            report(path, node, "expected a mapping")
-            return nil
-        }
-        var result: [(Node, String, Node)] = []
-        for (keyNode, value) in mapping {
-            guard let key = keyNode.string else {
-                report(path, keyNode, "keys must be strings")
-                continue
-            }
-            result.append((keyNode, key, value))
-        }
-        return result
-    }
-
-    private func sequence(_ node: Node, _ path: String) -> [Node]? {
-        guard case .sequence(let sequence) = node else {
-            report(path, node, "expected a list")
-            return nil
-        }
-        return Array(sequence)
-    }
-
-    private func string(_ node: Node, _ path: String) -> String? {
-        guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
-            report(path, node, "expected a text value")
-            return nil
-        }
-        return scalar.string
-    }
-
-    private func integer(_ node: Node, _ path: String, in range: ClosedRange<Int>) -> Int? {
-        guard case .scalar = node, let value = node.int else {
-            report(path, node, "expected a whole number")
-            return nil
-        }
-        guard range.contains(value) else {
-            report(path, node, "must be \(range.lowerBound)...\(range.upperBound), got \(value)")
-            return nil
-        }
-        return value
-    }
-
-    private func number(_ node: Node, _ path: String, in range: ClosedRange<Double>? = nil) -> Double? {
-        guard case .scalar = node, let value = node.float, value.isFinite else {
-            report(path, node, "expected a finite number")
-            return nil
-        }
-        if let range, !range.contains(value) {
-            report(path, node, "must be \(range.lowerBound)...\(range.upperBound), got \(value)")
-            return nil
-        }
-        return value
-    }
-
-    private func bool(_ node: Node, _ path: String) -> Bool? {
-        guard case .scalar = node, let value = node.bool else {
-            report(path, node, "expected true or false")
-            return nil
-        }
-        return value
-    }
-
-    private func measured(_ node: Node, _ path: String) -> MeasuredValue? {
-        guard case .mapping = node else { return number(node, path).map { MeasuredValue($0) } }
-        guard let fields = mapping(node, path, allowed: ["value", "validity"]) else { return nil }
-        guard let valueNode = fields["value"], let value = number(valueNode, "\(path).value") else {
-            if fields["value"] == nil { report("\(path).value", node, "required") }
-            return nil
-        }
-        var validity = Validity.actual
-        if let n = fields["validity"], let text = string(n, "\(path).validity") {
-            if let parsed = Validity(rawValue: text) { validity = parsed } else { report("\(path).validity", n, "expected actual, below_range, above_range or invalid, got '\(text)'") }
-        }
-        return MeasuredValue(value, validity: validity)
     }
 }

@@ -79,27 +79,13 @@ public enum SiteFile {
     static let standardBauds = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]
 }
 
-private final class SiteReader {
-    let file: String
-    var errors: [ConfigurationError] = []
+private final class SiteReader: YAMLNodeReader {
     var seed: UInt64 = 1
     /// Counts units with a system, so each theatre-day profile gets its own stream of the seed.
     var systemCount: UInt64 = 0
 
-    init(file: String) { self.file = file }
-
     func site(_ yaml: String) -> SiteDescription? {
-        let root: Node
-        do {
-            guard let node = try Yams.compose(yaml: yaml) else {
-                report("", nil, "the file is empty; expected a mapping with 'endpoints'")
-                return nil
-            }
-            root = node
-        } catch {
-            report("", nil, "YAML syntax: \(error)")
-            return nil
-        }
+        guard let root = root(of: yaml, expected: "a mapping with 'endpoints'") else { return nil }
         guard let top = mapping(root, "", allowed: ["name", "seed", "panel", "endpoints"]) else { return nil }
         var panelListen: PanelListen?
         if let node = top["panel"], let fields = mapping(node, "panel", allowed: ["listen"]) {
@@ -328,25 +314,6 @@ private final class SiteReader {
             dcOffsetVolts: offset, earthConnected: earth, lineConnected: line)
     }
 
-    private func measured(_ node: Node, _ path: String) -> MeasuredValue? {
-        guard case .mapping = node else { return number(node, path).map { MeasuredValue($0) } }
-        guard let fields = mapping(node, path, allowed: ["value", "validity"]) else { return nil }
-        guard let valueNode = fields["value"] else {
-            report("\(path).value", node, "required")
-            return nil
-        }
-        guard let value = number(valueNode, "\(path).value") else { return nil }
-        var validity = Validity.actual
-        if let node = fields["validity"], let text = string(node, "\(path).validity") {
-            if let parsed = Validity(rawValue: text) {
-                validity = parsed
-            } else {
-                report("\(path).validity", node, "expected actual, below_range, above_range or invalid, got '\(text)'")
-            }
-        }
-        return MeasuredValue(value, validity: validity)
-    }
-
     private func listen(_ node: Node, _ path: String) -> (host: String, port: UInt16)? {
         guard let text = string(node, path) else { return nil }
         guard let address = HostPort(text) else {
@@ -354,84 +321,5 @@ private final class SiteReader {
             return nil
         }
         return (address.host, UInt16(address.port))
-    }
-
-    // MARK: - Node access with diagnostics
-
-    func report(_ field: String, _ node: Node?, _ reason: String) {
-        errors.append(
-            ConfigurationError(
-                file: file, line: node?.mark?.line ?? 0, column: node?.mark?.column ?? 0, field: field, reason: reason))
-    }
-
-    /// The mapping's entries; with `allowed`, any other key is reported.
-    private func mapping(_ node: Node, _ path: String, allowed: [String]?) -> [String: Node]? {
-        guard case .mapping(let mapping) = node else {
-            report(path, node, "expected a mapping")
-            return nil
-        }
-        var result: [String: Node] = [:]
-        for (keyNode, value) in mapping {
-            guard let key = keyNode.string else {
-                report(path, keyNode, "keys must be strings")
-                continue
-            }
-            let child = path.isEmpty ? key : "\(path).\(key)"
-            if let allowed, !allowed.contains(key) {
-                report(child, keyNode, "unknown key; expected one of \(allowed.joined(separator: ", "))")
-                continue
-            }
-            if result[key] != nil { report(child, keyNode, "given twice") }
-            result[key] = value
-        }
-        return result
-    }
-
-    private func sequence(_ node: Node, _ path: String) -> [Node]? {
-        guard case .sequence(let sequence) = node else {
-            report(path, node, "expected a list")
-            return nil
-        }
-        return Array(sequence)
-    }
-
-    private func string(_ node: Node, _ path: String) -> String? {
-        guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
-            report(path, node, "expected a text value")
-            return nil
-        }
-        return scalar.string
-    }
-
-    private func integer(_ node: Node, _ path: String, in range: ClosedRange<Int>? = nil) -> Int? {
-        guard case .scalar = node, let value = node.int else {
-            report(path, node, "expected a whole number")
-            return nil
-        }
-        if let range, !range.contains(value) {
-            report(path, node, "must be \(range.lowerBound)...\(range.upperBound), got \(value)")
-            return nil
-        }
-        return value
-    }
-
-    private func number(_ node: Node, _ path: String, in range: ClosedRange<Double>? = nil) -> Double? {
-        guard case .scalar = node, let value = node.float, value.isFinite else {
-            report(path, node, "expected a finite number")
-            return nil
-        }
-        if let range, !range.contains(value) {
-            report(path, node, "must be \(range.lowerBound)...\(range.upperBound), got \(value)")
-            return nil
-        }
-        return value
-    }
-
-    private func bool(_ node: Node, _ path: String) -> Bool? {
-        guard case .scalar = node, let value = node.bool else {
-            report(path, node, "expected true or false")
-            return nil
-        }
-        return value
     }
 }

@@ -25,17 +25,8 @@ public final class ModbusTCPServer: Sendable {
     public let units: [UInt8: ServedUnit]
     public let absentUnitReply: AbsentUnitReply
 
-    private let listener: Int32
-    private let stopSignal: StopSignal
-    private let acceptor = Mutex<OwnedThread?>(nil)
-    private let connections = Mutex<Connections>(Connections())
-    private let stopped = Atomic(false)
-
-    private struct Connections {
-        var nextID = 0
-        var open: [Int: (fd: Int32, thread: OwnedThread?)] = [:]
-        var finished: [OwnedThread] = []
-    }
+    private let listener: TCPListener
+    private var stopSignal: StopSignal { listener.stopSignal }
 
     /// Binds and listens at once, so the port is known when this returns, then starts accepting.
     public init(
@@ -45,94 +36,22 @@ public final class ModbusTCPServer: Sendable {
         self.host = host
         self.units = Dictionary(units.map { ($0.unitID, $0) }, uniquingKeysWith: { first, _ in first })
         self.absentUnitReply = absentUnitReply
-        let (fd, boundPort) = try Self.openListener(host: host, port: port)
-        self.listener = fd
-        self.port = boundPort
-        do {
-            self.stopSignal = try StopSignal()
-            let thread = try OwnedThread { [self] in acceptLoop() }
-            acceptor.withLock { $0 = thread }
-        } catch {
-            close(fd)
-            throw error
-        }
+        listener = try TCPListener(host: host, port: port, firstConnectionID: 0)
+        self.port = listener.port
+        try listener.start { [self] id, fd in serve(connection: id, fd: fd) }
     }
 
     /// The number of client connections open now.
-    public var connectionCount: Int { connections.withLock { $0.open.count } }
+    public var connectionCount: Int { listener.connectionCount }
 
     /// Closes every client connection (each client sees the peer hang up); new ones are accepted.
     @discardableResult
-    public func dropConnections() -> Int {
-        connections.withLock { connections in
-            // Only the connection's own thread closes its fd, after removing it under this lock,
-            // so a shutdown here can never hit a reused descriptor.
-            for connection in connections.open.values { shutdown(connection.fd, Int32(SHUT_RDWR)) }
-            return connections.open.count
-        }
-    }
+    public func dropConnections() -> Int { listener.dropConnections() }
 
     /// Stops accepting, closes every connection and joins every thread. Idempotent.
-    public func stop() {
-        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        stopSignal.fire()
-        acceptor.withLock { $0 }?.join()
-        // With the acceptor gone no connection can appear any more, so one pass joins them all.
-        dropConnections()
-        let threads = connections.withLock { $0.finished + $0.open.values.compactMap(\.thread) }
-        threads.forEach { $0.join() }
-        close(listener)
-    }
-
-    private func acceptLoop() {
-        while stopSignal.wait(for: listener, timeoutSeconds: nil) == .readable {
-            let client = accept(listener, nil, nil)
-            guard client >= 0 else {
-                // Out of descriptors (EMFILE) and the like: back off instead of spinning on poll().
-                if errno != EAGAIN, errno != EWOULDBLOCK, errno != EINTR,
-                    !stopSignal.sleep(until: monotonicSeconds() + 0.05)
-                {
-                    return
-                }
-                continue
-            }
-            var enable: Int32 = 1
-            setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &enable, socklen_t(MemoryLayout<Int32>.size))
-            setNonBlocking(client)
-            let (id, reap) = connections.withLock { connections in
-                let id = connections.nextID
-                connections.nextID += 1
-                connections.open[id] = (client, nil)
-                defer { connections.finished = [] }
-                return (id, connections.finished)
-            }
-            reap.forEach { $0.join() }
-            do {
-                let thread = try OwnedThread { [self] in serve(connection: id, fd: client) }
-                connections.withLock { connections in
-                    // A connection that already ended left no entry: join its thread with the rest.
-                    if connections.open[id] != nil {
-                        connections.open[id]?.thread = thread
-                    } else {
-                        connections.finished.append(thread)
-                    }
-                }
-            } catch {
-                connections.withLock { _ = $0.open.removeValue(forKey: id) }
-                close(client)
-            }
-        }
-    }
+    public func stop() { listener.stop() }
 
     private func serve(connection id: Int, fd: Int32) {
-        defer {
-            connections.withLock { connections in
-                if let thread = connections.open.removeValue(forKey: id)?.thread {
-                    connections.finished.append(thread)
-                }
-            }
-            close(fd)
-        }
         var buffer: [UInt8] = []
         while stopSignal.wait(for: fd, timeoutSeconds: nil) == .readable {
             guard let bytes = readAvailable(fd) else { return }
@@ -186,56 +105,5 @@ public final class ModbusTCPServer: Sendable {
                 return writeAll(fd, Array(whole.prefix(max(1, whole.count / 2))), socket: true)
             }
         }
-    }
-
-    static func openListener(host: String, port: UInt16) throws(SystemCallError) -> (Int32, UInt16) {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        #if canImport(Glibc)
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        #else
-        hints.ai_socktype = SOCK_STREAM
-        #endif
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
-        var info: UnsafeMutablePointer<addrinfo>?
-        let lookup = getaddrinfo(host, String(port), &hints, &info)
-        guard lookup == 0, let address = info else {
-            throw SystemCallError("getaddrinfo", code: EINVAL, detail: "\(host): \(String(cString: gai_strerror(lookup)))")
-        }
-        defer { freeaddrinfo(info) }
-        let fd = socket(address.pointee.ai_family, address.pointee.ai_socktype, address.pointee.ai_protocol)
-        guard fd >= 0 else { throw SystemCallError("socket") }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        var enable: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &enable, socklen_t(MemoryLayout<Int32>.size))
-        guard bind(fd, address.pointee.ai_addr, address.pointee.ai_addrlen) == 0 else {
-            let error = SystemCallError("bind", detail: "\(host):\(port)")
-            close(fd)
-            throw error
-        }
-        guard listen(fd, 16) == 0 else {
-            let error = SystemCallError("listen")
-            close(fd)
-            throw error
-        }
-        setNonBlocking(fd)
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let named = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else {
-            let error = SystemCallError("getsockname")
-            close(fd)
-            throw error
-        }
-        let family = Int32(storage.ss_family)
-        let boundPort = withUnsafePointer(to: &storage) { pointer -> UInt16 in
-            if family == AF_INET6 {
-                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
-            }
-            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
-        }
-        return (fd, boundPort)
     }
 }
