@@ -24,7 +24,10 @@ struct IsoWatchBench {
     static let gateways = 4
     static let unitsPerGateway = 16
     static let faultOhms = 30_000.0
-    static let healthyOhms = 500_000.0
+    /// Within 10× of the fault value: a larger step is, by design, held by the commercial-IMD
+    /// filter until a second fresh reading confirms it (Sources/IsoWatchService/Measurement), and
+    /// this benchmark measures the alarm path, not that confirmation.
+    static let healthyOhms = 250_000.0
 
     static func main() async throws {
         let options = try Options(CommandLine.arguments.dropFirst())
