@@ -1,7 +1,9 @@
 // swift-tools-version: 6.1
 // isowatch: a monitor for the isolated power supplies (medical IT systems) of operating theatres.
 // Module graph (arrows point down toward IsoWatchCore, which is pure and imports no C, NIO or clock):
-//   isowatch (CLI) → IsoWatchService → IsoWatchHTTP, IsoWatchAlarms, IsoWatchModbus, IsoWatchGPIO → IsoWatchCore
+//   isowatch (CLI) → IsoWatchService → IsoWatchHTTP, IsoWatchAlarms, IsoWatchEstimator, IsoWatchModbus,
+//                                       IsoWatchGPIO, IsoWatchBMS → IsoWatchCore
+//   IsoWatchHTTP → IsoWatchStore (history routes) → IsoWatchCore
 //   isowatch-sim → IsoWatchSimulator → IsoWatchCore
 import PackageDescription
 
