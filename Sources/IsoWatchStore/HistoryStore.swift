@@ -108,16 +108,14 @@ public final class HistoryStore: Sendable {
                         UNIQUE (run, system, episode));
                     CREATE INDEX alarm_by_system ON alarm(system, raised_ms);
                     """)
-            let raw: String = quantities.map { (quantity: Quantity) -> String in "\(quantity.rawValue) REAL" }.joined(separator: ", ")
+            let raw = perQuantity { q in "\(q) REAL" }
             try db.execute(
                 sql: """
                     CREATE TABLE reading (
                         system_id INTEGER NOT NULL, time_ms INTEGER NOT NULL, faults INTEGER NOT NULL, \(raw),
                         PRIMARY KEY (system_id, time_ms)) WITHOUT ROWID
                     """)
-            let stats: String = quantities.map { (quantity: Quantity) -> String in
-                "\(quantity.rawValue)_min REAL, \(quantity.rawValue)_max REAL, \(quantity.rawValue)_sum REAL, \(quantity.rawValue)_count INTEGER NOT NULL"
-            }.joined(separator: ", ")
+            let stats = perQuantity { q in "\(q)_min REAL, \(q)_max REAL, \(q)_sum REAL, \(q)_count INTEGER NOT NULL" }
             try db.execute(
                 sql: """
                     CREATE TABLE reading_minute (

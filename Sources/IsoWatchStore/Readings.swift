@@ -47,6 +47,33 @@ public struct History: Sendable, Equatable {
 }
 
 extension HistoryStore {
+    /// One SQL fragment per kept quantity (`q` is its column name), joined by commas.
+    static func perQuantity(_ fragment: (_ q: String) -> String) -> String {
+        quantities.map { fragment($0.rawValue) }.joined(separator: ", ")
+    }
+
+    // The quantity list is fixed, so these fragments are built once, not per reading, query or fold.
+    static let readingColumns = perQuantity { q in q }
+    static let readingPlaceholders = perQuantity { _ in "?" }
+    static let minuteColumns = perQuantity { q in "\(q)_min, \(q)_max, \(q)_sum, \(q)_count" }
+    /// A raw reading as a one-sample bucket, in the shape of `minuteColumns`.
+    static let rawAsBucketColumns = perQuantity { q in
+        "\(q) AS \(q)_min, \(q) AS \(q)_max, \(q) AS \(q)_sum, (\(q) IS NOT NULL) AS \(q)_count"
+    }
+    static let combinedBucketColumns = perQuantity { q in
+        "min(\(q)_min) AS \(q)_min, max(\(q)_max) AS \(q)_max, sum(\(q)_sum) AS \(q)_sum, sum(\(q)_count) AS \(q)_count"
+    }
+    static let minuteAggregates = perQuantity { q in "min(\(q)), max(\(q)), sum(\(q)), count(\(q))" }
+    /// A late reading can land in a minute already folded: merge rather than replace.
+    static let minuteMerges = perQuantity { q in
+        """
+        \(q)_min = coalesce(min(\(q)_min, excluded.\(q)_min), \(q)_min, excluded.\(q)_min),
+        \(q)_max = coalesce(max(\(q)_max, excluded.\(q)_max), \(q)_max, excluded.\(q)_max),
+        \(q)_sum = coalesce(\(q)_sum + excluded.\(q)_sum, \(q)_sum, excluded.\(q)_sum),
+        \(q)_count = \(q)_count + excluded.\(q)_count
+        """
+    }
+
     static func systemID(_ name: String, _ db: Database) throws -> Int64 {
         if let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM system WHERE name = ?"), arguments: [name]) {
             return id
@@ -76,8 +103,8 @@ extension HistoryStore {
                 arguments += [nil as Double?]
             }
         }
-        let columns: String = quantities.map(\.rawValue).joined(separator: ", ")
-        let marks: String = Array(repeating: "?", count: quantities.count).joined(separator: ", ")
+        let columns = Self.readingColumns
+        let marks = Self.readingPlaceholders
         // Cached statements: this runs once per reading of every system.
         try db.cachedStatement(
             sql: "INSERT OR REPLACE INTO reading (system_id, time_ms, faults, \(columns)) VALUES (?, ?, ?, \(marks))"
@@ -124,18 +151,9 @@ extension HistoryStore {
             return history
         }
         let bucket = Int64(bucketSeconds) * 1000
-        let rawColumns: String = quantities.map { (quantity: Quantity) -> String in
-            let q = quantity.rawValue
-            return "\(q) AS \(q)_min, \(q) AS \(q)_max, \(q) AS \(q)_sum, (\(q) IS NOT NULL) AS \(q)_count"
-        }.joined(separator: ", ")
-        let minuteColumns: String = quantities.map { (quantity: Quantity) -> String in
-            let q = quantity.rawValue
-            return "\(q)_min, \(q)_max, \(q)_sum, \(q)_count"
-        }.joined(separator: ", ")
-        let combined: String = quantities.map { (quantity: Quantity) -> String in
-            let q = quantity.rawValue
-            return "min(\(q)_min) AS \(q)_min, max(\(q)_max) AS \(q)_max, sum(\(q)_sum) AS \(q)_sum, sum(\(q)_count) AS \(q)_count"
-        }.joined(separator: ", ")
+        let rawColumns = Self.rawAsBucketColumns
+        let minuteColumns = Self.minuteColumns
+        let combined = Self.combinedBucketColumns
         let folded = try foldedUntil(db)
         let sql = """
             SELECT (time_ms / \(bucket)) * \(bucket) AS bucket, sum(samples) AS samples,
@@ -236,24 +254,9 @@ extension HistoryStore {
 
     /// Adds the raw readings that match `filter` to their minute buckets.
     static func fold(_ filter: String, _ arguments: StatementArguments, _ db: Database) throws {
-        let columns: String = quantities.map { (quantity: Quantity) -> String in
-            let q = quantity.rawValue
-            return "\(q)_min, \(q)_max, \(q)_sum, \(q)_count"
-        }.joined(separator: ", ")
-        let aggregates: String = quantities.map { (quantity: Quantity) -> String in
-            let q = quantity.rawValue
-            return "min(\(q)), max(\(q)), sum(\(q)), count(\(q))"
-        }.joined(separator: ", ")
-        // A late reading can land in a minute already folded: merge rather than replace.
-        let merges: String = quantities.map { (quantity: Quantity) -> String in
-            let q = quantity.rawValue
-            return """
-                \(q)_min = coalesce(min(\(q)_min, excluded.\(q)_min), \(q)_min, excluded.\(q)_min),
-                \(q)_max = coalesce(max(\(q)_max, excluded.\(q)_max), \(q)_max, excluded.\(q)_max),
-                \(q)_sum = coalesce(\(q)_sum + excluded.\(q)_sum, \(q)_sum, excluded.\(q)_sum),
-                \(q)_count = \(q)_count + excluded.\(q)_count
-                """
-        }.joined(separator: ", ")
+        let columns = minuteColumns
+        let aggregates = minuteAggregates
+        let merges = minuteMerges
         try db.execute(
             sql: """
                 INSERT INTO reading_minute (system_id, time_ms, samples, faulted_samples, \(columns))
