@@ -136,6 +136,16 @@ let package = Package(
             swiftSettings: strict),
 
         // MARK: further library and executable targets (insert new blocks directly below this line)
+        // The fault and soak suite (issue 7): the simulator in process, the real `isowatch run` as a
+        // child it kills and restarts, wire, disk and process faults, and the figures (scripts/faults).
+        .executableTarget(
+            name: "isowatch-faults",
+            dependencies: [
+                "IsoWatchSimulator", "IsoWatchCore", "IsoWatchStore", "IsoWatchTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tests/FaultSuite",
+            swiftSettings: strict),
         // Scale benchmark, isowatch's side of the Modbus throughput comparison (scripts/bench-scale).
         .executableTarget(
             name: "isowatch-scale",

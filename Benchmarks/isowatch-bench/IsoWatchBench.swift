@@ -9,10 +9,11 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Latency from a decoded reading to the relay write, through the whole service (issue 5).
+/// Latency from a decoded reading to the relay write, through the whole service (issues 5 and 7).
 ///
-/// 64 IT systems behind 4 simulated Modbus TCP gateways (16 units each) are polled at 1 s by the
-/// real runtime, with its relays on a simulated GPIO chip. Insulation faults come and go at
+/// 64 IT systems behind 4 simulated Modbus TCP gateways (16 units each; `--systems 1,16,64,256`
+/// runs each size in turn, 16 units per gateway) are polled at 1 s by the real runtime, with its
+/// relays on a simulated GPIO chip. Insulation faults come and go at
 /// seeded random times. For every relay change the benchmark finds what caused it: a poll whose
 /// decoded reading completed the IEC response or release delay (measured from the poll's
 /// `receivedAt` to the last relay write of that change), or the delay running out between two
@@ -21,8 +22,7 @@ import Synchronization
 /// writes called directly, are timed in the same run.
 @main
 struct IsoWatchBench {
-    static let gateways = 4
-    static let unitsPerGateway = 16
+    static let maximumUnitsPerGateway = 16
     static let faultOhms = 30_000.0
     /// Within 10× of the fault value: a larger step is, by design, held by the commercial-IMD
     /// filter until a second fresh reading confirms it (Sources/IsoWatchService/Measurement), and
@@ -33,13 +33,50 @@ struct IsoWatchBench {
         let options = try Options(CommandLine.arguments.dropFirst())
         let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let profiles = try ProfileLibrary.load(directory: root.appending(path: "hardware/profiles"))
-        guard let bender = profiles["bender-isometer"] else { throw BenchError("no bender-isometer profile") }
+        var runs: [SizeRun] = []
+        for size in options.systems {
+            runs.append(try await run(systems: size, options: options, root: root, profiles: profiles))
+        }
+        let samples = runs.flatMap(\.samples)
+        let baseline = try await measureBaseline(
+            iterations: max(2_000, runs.map(\.analysis.all.count).max() ?? 0),
+            faultReading: samples.first { ($0[.insulationResistanceOhms]?.value ?? .infinity) <= faultOhms },
+            healthyReading: samples.first { ($0[.insulationResistanceOhms]?.value ?? 0) >= healthyOhms })
+        if let only = runs.first, runs.count == 1 {
+            print(report(options: options, run: only, baseline: baseline))
+        } else {
+            print(sizeReport(options: options, runs: runs, baseline: baseline))
+        }
+    }
 
+    /// The layout of one size: 16 units per gateway, the last gateway holding the rest.
+    struct Layout {
+        let systems: Int
+        var gateways: Int { (systems + maximumUnitsPerGateway - 1) / maximumUnitsPerGateway }
+        func units(onGateway gateway: Int) -> Int {
+            min(maximumUnitsPerGateway, systems - (gateway - 1) * maximumUnitsPerGateway)
+        }
+        var description: String {
+            gateways == 1 ? "1 TCP gateway × \(systems) units" : "\(gateways) TCP gateways × \(units(onGateway: 1)) units"
+        }
+    }
+
+    struct SizeRun {
+        let layout: Layout
+        let analysis: Analysis
+        /// Decoded readings of the run, for the baseline to replay.
+        let samples: [DecodedReading]
+    }
+
+    /// One size, start to end: simulator, service, faults, shutdown, attribution.
+    static func run(systems count: Int, options: Options, root: URL, profiles: ProfileLibrary) async throws -> SizeRun {
+        guard let bender = profiles["bender-isometer"] else { throw BenchError("no bender-isometer profile") }
+        let layout = Layout(systems: count)
         let site = SiteDescription(
-            endpoints: (1...gateways).map { gateway in
+            endpoints: (1...layout.gateways).map { gateway in
                 .tcp(
                     id: "gw\(gateway)",
-                    units: (1...unitsPerGateway).map { unit in
+                    units: (1...layout.units(onGateway: gateway)).map { unit in
                         UnitDescription(
                             unit: UInt8(unit), profileID: bender.id, state: .healthy(publishedBy: bender),
                             measurementIntervalSeconds: 0.5)
@@ -83,12 +120,13 @@ struct IsoWatchBench {
         let polls = observed.withLock { $0 }
         let analysis = analyse(
             systems, polls: polls, changes: gpio.outputChanges, during: flippingFrom..<stoppingAt)
-        let samples = polls.values.joined().map(\.reading)
-        let baseline = try await measureBaseline(
-            iterations: max(2_000, analysis.all.count),
-            faultReading: samples.first { ($0[.insulationResistanceOhms]?.value ?? .infinity) <= faultOhms },
-            healthyReading: samples.first { ($0[.insulationResistanceOhms]?.value ?? 0) >= healthyOhms })
-        print(report(options: options, systems: systems.count, analysis: analysis, baseline: baseline))
+        // A few of each kind are enough for the baseline to replay; keeping every reading of a
+        // 256-system run would hold tens of thousands for nothing.
+        let readings = polls.values.joined().map(\.reading)
+        let samples =
+            Array(readings.lazy.filter { ($0[.insulationResistanceOhms]?.value ?? .infinity) <= faultOhms }.prefix(4))
+            + Array(readings.lazy.filter { ($0[.insulationResistanceOhms]?.value ?? 0) >= healthyOhms }.prefix(4))
+        return SizeRun(layout: layout, analysis: analysis, samples: samples)
     }
 
     // MARK: - The site
@@ -106,7 +144,7 @@ struct IsoWatchBench {
 
     static func configurationYAML(_ systems: [SystemUnderTest]) -> String {
         var yaml = """
-            site: { name: "isowatch-bench: 64 IT systems" }
+            site: { name: "isowatch-bench: \(systems.count) IT systems" }
             http: { listen: "127.0.0.1:0" }
             gpio: { backend: simulated }
             systems:
@@ -295,7 +333,8 @@ struct IsoWatchBench {
 
     // MARK: - Report
 
-    static func report(options: Options, systems: Int, analysis: Analysis, baseline: [Duration]) -> String {
+    static func report(options: Options, run: SizeRun, baseline: [Duration]) -> String {
+        let analysis = run.analysis
         let service = Percentiles(analysis.all)
         let bare = Percentiles(baseline)
         func row(_ name: String, _ p: Percentiles) -> String {
@@ -306,7 +345,7 @@ struct IsoWatchBench {
         }
         let verdict = service.count == 0 ? "no samples" : service.p99 < .milliseconds(5) ? "met" : "NOT met"
         return """
-            isowatch-bench: \(systems) IT systems, 4 TCP gateways × 16 units, poll 1 s, \
+            isowatch-bench: \(run.layout.systems) IT systems, \(run.layout.description), poll 1 s, \
             \(Int(options.seconds)) s of faults, seed \(options.seed)
 
             | path | count | p50 (ms) | p99 (ms) | max (ms) |
@@ -321,6 +360,43 @@ struct IsoWatchBench {
 
             Target p99 < 5 ms (reading → relay, all changes): \(verdict). \
             Relay changes with no reading to explain them: \(analysis.unexplained).
+            """
+    }
+
+    /// One row per size: the service's latency (reading → last relay written) beside the one
+    /// baseline of the run, which does not depend on the number of systems.
+    static func sizeReport(options: Options, runs: [SizeRun], baseline: [Duration]) -> String {
+        let bare = Percentiles(baseline)
+        var rows: [String] = []
+        var verdicts: [String] = []
+        for run in runs {
+            let all = Percentiles(run.analysis.all)
+            let first = Percentiles(run.analysis.allFirstWrite)
+            let byReading = Percentiles(run.analysis.byReading)
+            let byTimer = Percentiles(run.analysis.byTimer)
+            rows.append(
+                "| \(run.layout.systems) | \(run.layout.gateways) | \(all.count) | \(all.p50.ms) | \(all.p99.ms) | "
+                    + "\(all.max.ms) | \(first.p99.ms) | \(byReading.count) / \(byReading.p99.ms) | "
+                    + "\(byTimer.count) / \(byTimer.p99.ms) | \(run.analysis.unexplained) |")
+            let verdict = all.count == 0 ? "no samples" : all.p99 < .milliseconds(5) ? "met" : "NOT met"
+            verdicts.append("\(run.layout.systems): \(verdict)")
+        }
+        return """
+            isowatch-bench: \(runs.map { String($0.layout.systems) }.joined(separator: ", ")) IT systems \
+            (16 units per TCP gateway), poll 1 s, \(Int(options.seconds)) s of faults per size, seed \(options.seed)
+
+            Reading → relay latency (ms): from the moment the decoded readings justified a relay change \
+            to the last (p50, p99, max) and first (p99) relay written for it.
+
+            | systems | gateways | changes | p50 | p99 | max | first relay p99 | decided by a reading: n / p99 \
+            | by the delay's end: n / p99 | unexplained |
+            |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+            \(rows.joined(separator: "\n"))
+
+            Baseline, same run: AlarmStateMachine.handle + 4 relay writes, direct: \(bare.count) changes, \
+            p50 \(bare.p50.ms), p99 \(bare.p99.ms), max \(bare.max.ms) ms.
+
+            Target p99 < 5 ms (reading → relay, all changes): \(verdicts.joined(separator: "; ")).
             """
     }
 
@@ -346,6 +422,7 @@ struct IsoWatchBench {
     struct Options {
         var seconds = 60.0
         var seed: UInt64 = 1
+        var systems = [64]
 
         init(_ arguments: ArraySlice<String>) throws {
             var rest = arguments
@@ -355,11 +432,17 @@ struct IsoWatchBench {
                 case "--seconds":
                     guard let seconds = Double(value), seconds >= 10 else { throw BenchError("--seconds: at least 10") }
                     self.seconds = seconds
+                case "--systems":
+                    let sizes = value.split(separator: ",").map { Int($0) }
+                    guard !sizes.isEmpty, sizes.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 1024 }) else {
+                        throw BenchError("--systems: comma-separated sizes, each 1...1024")
+                    }
+                    systems = sizes.compactMap { $0 }
                 case "--seed":
                     guard let seed = UInt64(value) else { throw BenchError("--seed: an unsigned integer") }
                     self.seed = seed
                 default:
-                    throw BenchError("unknown option \(flag); usage: isowatch-bench [--seconds N] [--seed S]")
+                    throw BenchError("unknown option \(flag); usage: isowatch-bench [--seconds N] [--seed S] [--systems 1,16,64,256]")
                 }
             }
         }

@@ -13,6 +13,8 @@ import Synchronization
 ///   isowatch-scale throughput --tcp 127.0.0.1:1502 --unit 1 --profile bender-isometer --seconds 10
 ///   isowatch-scale throughput --rtu /dev/pts/5 --baud 19200 --parity E --unit 1 --profile … --seconds 10
 ///       prints {"polls", "requests", "failures", "seconds", "request_bytes", "reply_bytes"}
+///       --decode none: the poller without the profile's register decoding (an empty reading per
+///       poll), to tell the scheduler's cost from the decoder's; --scheduler none: neither
 ///   isowatch-scale jitter --gateways 127.0.0.1:1502,127.0.0.1:1503 --units 16 --profile … --seconds 30
 ///       the service's poll schedule (one BusPoller per gateway, every unit at 1 s), prints the
 ///       deviation of each device's poll-to-poll interval from 1 s: p50, p99, max in ms
@@ -54,7 +56,10 @@ struct IsoWatchScale {
             if options["scheduler"] == "none" {
                 print(try await connectionThroughput(endpoint: endpoint, unit: unit, blocks: blocks, seconds: seconds))
             } else {
-                print(try await throughput(endpoint: endpoint, unit: unit, profile: profile, blocks: blocks, seconds: seconds))
+                print(
+                    try await throughput(
+                        endpoint: endpoint, unit: unit, profile: profile, blocks: blocks, seconds: seconds,
+                        decoding: options["decode"] != "none"))
             }
         case "jitter":
             let gateways = (options["gateways"] ?? "").split(separator: ",").compactMap { HostPort(String($0)) }
@@ -68,14 +73,15 @@ struct IsoWatchScale {
     }
 
     static func throughput(
-        endpoint: Transport, unit: UInt8, profile: DeviceProfile, blocks: [RegisterBlock], seconds: Double
+        endpoint: Transport, unit: UInt8, profile: DeviceProfile, blocks: [RegisterBlock], seconds: Double,
+        decoding: Bool
     ) async throws -> String {
         struct Counts { var polls = 0, failures = 0 }
         let counts = Mutex(Counts())
         let measuring = Mutex(false)
         let device = PolledDevice(
             id: "throughput", unit: unit, blocks: blocks, pollIntervalSeconds: 0.000_001, timeoutSeconds: 0.5, retries: 0,
-            decode: { image, date in try profile.decode(image, at: date) })
+            decode: { image, date in decoding ? try profile.decode(image, at: date) : DecodedReading(timestamp: date) })
         let poller = BusPoller(endpoint: endpoint, devices: [device]) { outcome in
             guard measuring.withLock({ $0 }) else { return }
             counts.withLock { counts in

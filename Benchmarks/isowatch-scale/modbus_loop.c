@@ -1,6 +1,7 @@
 /* The libmodbus ceiling for the scale benchmark: the same register blocks isowatch reads,
  * requested back to back by a bare C loop on one modbus_t, for a fixed time.
  *   modbus_loop HOST PORT UNIT SECONDS TABLE:ADDRESS:COUNT [TABLE:ADDRESS:COUNT ...]
+ *   modbus_loop /dev/ttyX BAUD:PARITY UNIT SECONDS TABLE:ADDRESS:COUNT ...   (RTU, 8 data bits, 1 stop bit)
  * TABLE is h (holding) or i (input). Prints one JSON object: polls (all blocks read), requests,
  * errors, seconds. Built by scripts/bench-scale with: cc -O2 modbus_loop.c $(pkg-config --cflags --libs libmodbus)
  */
@@ -28,7 +29,15 @@ int main(int argc, char **argv) {
     for (int i = 0; i < blocks; i++) {
         if (sscanf(argv[5 + i], "%c:%d:%d", &tables[i], &addresses[i], &counts[i]) != 3) return 64;
     }
-    modbus_t *ctx = modbus_new_tcp(argv[1], atoi(argv[2]));
+    modbus_t *ctx;
+    if (argv[1][0] == '/') {
+        int baud;
+        char parity;
+        if (sscanf(argv[2], "%d:%c", &baud, &parity) != 2) return 64;
+        ctx = modbus_new_rtu(argv[1], baud, parity, 8, 1);
+    } else {
+        ctx = modbus_new_tcp(argv[1], atoi(argv[2]));
+    }
     if (ctx == NULL || modbus_connect(ctx) != 0) {
         fprintf(stderr, "connect: %s\n", modbus_strerror(errno));
         return 1;

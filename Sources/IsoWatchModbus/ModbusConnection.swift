@@ -31,13 +31,34 @@ public final class ModbusConnection {
         }
         guard let context else { throw .connectFailed("no context") }
         if modbus_connect(context) != 0 {
-            let code = isowatch_errno()
-            throw ModbusError.classify(errno: code, duringConnect: true)
+            var code = isowatch_errno()
+            // A process killed while it had the line (SIGKILL, power cut of a USB hub) never put
+            // the line's settings back. Some drivers (ptys, some USB adapters) cannot keep parity
+            // and then refuse the same settings a second time (glibc reads them back: EINVAL), so
+            // every restart would fail until a reboot. Put the line back to raw once and retry; a
+            // driver that really refuses the settings refuses them again.
+            if code == EINVAL, case .rtu(let serial) = endpoint, Self.resetLineSettings(serial.device) {
+                code = modbus_connect(context) == 0 ? 0 : isowatch_errno()
+            }
+            if code != 0 { throw ModbusError.classify(errno: code, duringConnect: true) }
         }
         if case .rtu = endpoint {
             _ = modbus_rtu_set_serial_mode(context, MODBUS_RTU_RS485)
         }
         connected = true
+    }
+
+    /// Raw mode without parity on the device, as a freshly opened line has; false if it cannot be opened.
+    private static func resetLineSettings(_ device: String) -> Bool {
+        let descriptor = open(device, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { Glibc.close(descriptor) }
+        var settings = termios()
+        guard tcgetattr(descriptor, &settings) == 0 else { return false }
+        cfmakeraw(&settings)
+        settings.c_cflag &= ~tcflag_t(PARENB | PARODD | CSTOPB)
+        settings.c_iflag &= ~tcflag_t(INPCK)
+        return tcsetattr(descriptor, TCSANOW, &settings) == 0
     }
 
     public func close() {

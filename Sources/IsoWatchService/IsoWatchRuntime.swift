@@ -84,7 +84,7 @@ public struct IsoWatchRuntime: Sendable {
                 PolledDevice(
                     id: system.id, unit: system.device.unit, blocks: profile.readBlocks(),
                     pollIntervalSeconds: system.device.pollIntervalSeconds, timeoutSeconds: system.device.timeoutSeconds,
-                    retries: system.device.retries,
+                    retries: system.device.retries, patienceSeconds: system.thresholds.staleAfterSeconds,
                     decode: decode))
         }
         let pollers = endpointOrder.map { endpoint in
@@ -131,8 +131,16 @@ public struct IsoWatchRuntime: Sendable {
         // Last, so that on SIGTERM (services stop in reverse order) systemd hears STOPPING=1 first.
         let watchdog = SystemdWatchdogService(
             notifier: SystemdNotifier.fromEnvironment(), heartbeat: heartbeat, readiness: readiness, logger: logger)
+        // The watchdog relay's line follows the same heartbeat and maximum age as systemd's watchdog.
+        var heartbeatOutput: HeartbeatOutput?
+        if let settings = configuration.gpio.heartbeat {
+            heartbeatOutput = try await HeartbeatOutput.claim(
+                settings, backend: backend, heartbeat: heartbeat, maximumHeartbeatAge: watchdog.maximumHeartbeatAge, logger: logger)
+        }
         // The journal first, so that it starts before and stops after the monitoring it records.
         var services: [any Service] = persistence.map { [PersistenceService(persistence: $0, configuration: configuration)] } ?? []
+        // Before the monitoring: it stops toggling only once the drivers have shown the alarm.
+        if let heartbeatOutput { services.append(HeartbeatOutputService(output: heartbeatOutput)) }
         services += [monitorService, http]
         if let bms = configuration.bms {
             services.append(try BMSPublisher(settings: bms, monitor: monitor, systems: configuration.systems.map(\.id), logger: logger))
@@ -156,7 +164,8 @@ public struct IsoWatchRuntime: Sendable {
             // One simulated chip for every chip the configuration names, so every line can be claimed.
             let lines: [OutputLines] = configuration.systems.map(\.outputs) + configuration.panels.map(\.outputs)
             let inputs: [InputLines] = configuration.systems.map(\.inputs) + configuration.panels.map(\.inputs)
-            let chips = Set(lines.flatMap { $0.all.map(\.chip) } + inputs.flatMap { $0.all.map(\.chip) })
+            let heartbeatChips = [configuration.gpio.heartbeat?.chip].compactMap { $0 }
+            let chips = Set(lines.flatMap { $0.all.map(\.chip) } + inputs.flatMap { $0.all.map(\.chip) } + heartbeatChips)
             return SimulatedGPIOBackend(chips: (chips.isEmpty ? ["gpiochip0"] : chips.sorted()).map { SimulatedChip(name: $0) })
         }
     }

@@ -173,10 +173,30 @@ struct DecimalScaleTests {
         }
     }
 
-    @Test func test_fastPathStepsAsideForOffsetsFractionsAndOtherScales() {
+    /// f32 readings with a power-of-ten scale (Bender's capacitance in µF as f32 × 1e-6) take the
+    /// fast path too: the same double as the reference, for fractions of every magnitude.
+    @Test(arguments: [1e-9, 1e-6, 0.001, 0.1, 10, 1000, 1e6])
+    func test_powerOfTenFastPathEqualsTheDecimalReferenceForFloat32Fractions(scale: Double) {
+        let field = RegisterField(table: .input, address: 0, type: .f32, scale: scale)
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        var sent: [Float] = [0.6, 0.9, 4.7, 1234.5, 3.3e-5, 1.0e-7, 6.02e20, -12.25, 0.1, 1.1]
+        for _ in 0..<3_000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let value = Float(bitPattern: UInt32(truncatingIfNeeded: state >> 32))
+            if value.isFinite { sent.append(value) }
+        }
+        for value in sent {
+            let raw = field.rawValue(from: WordOrder.abcd.split(value.bitPattern))
+            let fast = field.powerOfTenSIValue(raw: raw)
+            #expect(fast != nil, "\(raw) × \(scale) should take the fast path")
+            #expect(fast == field.decimalSIValue(raw: raw), "\(raw) × \(scale)")
+        }
+    }
+
+    @Test func test_fastPathStepsAsideForOffsetsAndOtherScales() {
         #expect(RegisterField(table: .input, address: 0, scale: 0.1, offset: -40).powerOfTenSIValue(raw: 5) == nil)
-        #expect(RegisterField(table: .input, address: 0, scale: 0.1).powerOfTenSIValue(raw: 0.5) == nil)
         #expect(RegisterField(table: .input, address: 0, scale: 0.5).powerOfTenSIValue(raw: 3) == nil)
+        #expect(RegisterField(table: .input, address: 0, scale: 0.5).powerOfTenSIValue(raw: 0.5) == nil)
         #expect(RegisterField(table: .input, address: 0, scale: 0.1, offset: -40).siValue(raw: 655) == 25.5)
     }
 }

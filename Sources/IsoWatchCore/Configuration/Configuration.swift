@@ -87,10 +87,13 @@ public struct GPIOSettings: Sendable, Equatable {
     public var backend: GPIOBackendKind
     /// Where isowatch-sim's panel listens; set exactly when `backend` is `simulator`.
     public var panel: HostPort?
+    /// The line toggled for a watchdog relay while the monitor is alive; nil: none.
+    public var heartbeat: HeartbeatLineSettings?
 
-    public init(backend: GPIOBackendKind, panel: HostPort? = nil) {
+    public init(backend: GPIOBackendKind, panel: HostPort? = nil, heartbeat: HeartbeatLineSettings? = nil) {
         self.backend = backend
         self.panel = panel
+        self.heartbeat = heartbeat
     }
 }
 

@@ -70,7 +70,7 @@ private struct ConfigurationParser {
         let site = top.required("site")?.mapping(allowedKeys: ["name"]).flatMap { $0.required("name")?.string() }
         let http = top["http"].map(httpSettings) ?? HTTPSettings()
         let gpio = top.required("gpio", "which GPIO backend drives the alarm lines: libgpiod, simulated or simulator")?
-            .mapping(allowedKeys: ["backend", "panel"])
+            .mapping(allowedKeys: ["backend", "panel", "heartbeat"])
         let backend = gpio?.required("backend", "libgpiod, simulated or simulator")?
             .choice(GPIOBackendKind.allCases.map { ($0.rawValue, $0) })
         var panel: HostPort?
@@ -110,6 +110,7 @@ private struct ConfigurationParser {
         }
         crossCheck(located)
         let panels = top["panels"].map { self.panels($0, systems: located) } ?? []
+        let heartbeat = gpio?["heartbeat"]?.heartbeatLineSettings(systems: located.map(\.system), panels: panels)
 
         let storage = top["storage"]?.storageConfiguration(baseDirectory: baseDirectory)
         let metrics = top["metrics"]?.metricsSettings() ?? MetricsSettings()
@@ -117,7 +118,7 @@ private struct ConfigurationParser {
 
         guard let site, let backend else { return nil }
         var configuration = Configuration(
-            site: Site(name: site), http: http, gpio: GPIOSettings(backend: backend, panel: panel),
+            site: Site(name: site), http: http, gpio: GPIOSettings(backend: backend, panel: panel, heartbeat: heartbeat),
             profilesDirectory: profilesDirectory, systems: located.map(\.system), panels: panels)
         configuration.storage = storage
         configuration.metrics = metrics

@@ -70,20 +70,34 @@ extension RegisterField {
     }
 
     /// The common cases on the poll path, without decimal arithmetic: no offset, and either a
-    /// scale of 1, or a whole raw count and a scale that is a power of ten (0.1 A, 1e-6 F, 1000 Ω). Then `raw / 10^k` or
-    /// `raw × 10^k` is one IEEE operation on two exact operands, rounded once: the same double
-    /// as the exact decimal product that `decimalSIValue` rounds. Nil when that does not hold.
+    /// scale of 1 or a scale that is a power of ten (0.1 A, 1e-6 F, 1000 Ω). Nil when that does
+    /// not hold. Both ways give the double that `decimalSIValue` gives, bit for bit:
+    /// - a whole raw count: `raw / 10^k` or `raw × 10^k` is one IEEE operation on two exact
+    ///   operands, rounded once, as the exact decimal product is;
+    /// - a fraction (an f32 reading, which arrives as its shortest decimal): that decimal with its
+    ///   exponent moved by k is the exact product, and parsing it rounds it once.
     public func powerOfTenSIValue(raw: Double) -> Double? {
         guard offset == 0 else { return nil }
         // × 1 is exact for every double, whole or not (the f32 values of most devices).
         if scale == 1 { return raw }
-        guard raw == raw.rounded(), abs(raw) <= 9_007_199_254_740_992, scale > 0, scale.isFinite else { return nil }
+        guard raw.isFinite, scale > 0, scale.isFinite else { return nil }
         let exponent = log10(scale).rounded()
         guard abs(exponent) <= 22 else { return nil }
         let power = exactPowersOfTen[Int(abs(exponent))]
-        if exponent > 0 { return scale == power ? raw * power : nil }
         // A scale read as "0.01" is the double nearest 1/100, which is what 1 / 100 rounds to.
-        return scale == 1 / power ? raw / power : nil
+        guard exponent > 0 ? scale == power : scale == 1 / power else { return nil }
+        if raw == raw.rounded(), abs(raw) <= 9_007_199_254_740_992 {
+            return exponent > 0 ? raw * power : raw / power
+        }
+        return Self.moveDecimalPoint(of: raw, by: Int(exponent))
+    }
+
+    /// `raw` × 10^places, by writing the shortest decimal of `raw` with its exponent changed.
+    static func moveDecimalPoint(of raw: Double, by places: Int) -> Double? {
+        let text = raw.description
+        guard let marker = text.firstIndex(where: { $0 == "e" || $0 == "E" }) else { return Double("\(text)e\(places)") }
+        guard let written = Int(text[text.index(after: marker)...]) else { return nil }
+        return Double("\(text[..<marker])e\(written + places)")
     }
 
     /// The reference: exact decimal arithmetic on the shortest decimal forms, rounded once.

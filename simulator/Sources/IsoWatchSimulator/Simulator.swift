@@ -38,6 +38,11 @@ public final class RunningEndpoint: Sendable {
         if case .rtu(let server) = server { server.slavePath } else { nil }
     }
 
+    /// The RTU server, for an RTU endpoint: `unplug()` / `replug()` act out its adapter.
+    public var rtuServer: ModbusRTUServer? {
+        if case .rtu(let server) = server { server } else { nil }
+    }
+
     /// One line saying where the endpoint is: `tcp 127.0.0.1:1502 units 1,2` or
     /// `rtu /dev/pts/5 (link /tmp/isowatch/rtu0) units 3,4 @19200 8E1`.
     public var summary: String {
@@ -81,7 +86,7 @@ public final class Simulator: Sendable {
         throws(SimulatorError)
     {
         self.clock = clock
-        let panel = SimulatedPanel()
+        let panel = SimulatedPanel(watchdog: site.panelWatchdog)
         self.panel = panel
         try Self.validate(site, profiles)
         // The panel before the endpoints: a bench that waits for an endpoint (the RTU link)
@@ -154,6 +159,7 @@ public final class Simulator: Sendable {
         frontEnds.forEach { $0.stop() }
         measurementClock.stop()
         panelServer?.stop()
+        panel.stopWatchdog()
         endpoints.forEach { $0.stop() }
     }
 

@@ -7,7 +7,7 @@ import IsoWatchSimulator
 import FoundationNetworking
 #endif
 
-/// The HTTP side of the `set`, `status` and `drop-connections` verbs.
+/// The HTTP side of the `set`, `status`, `drop-connections`, `unplug` and `replug` verbs.
 struct ControlClient {
     let base: URL
 
@@ -67,6 +67,7 @@ struct SetCommand: AsyncParsableCommand {
             isowatch-sim set --endpoint rtu0 --unit 2 --faults earth_connection --offline
             isowatch-sim set --endpoint rtu0 --unit 2 --wire-fault crc_error --count 3
             isowatch-sim set --endpoint gw1 --unit 1 --wire-fault delay:0.8
+            isowatch-sim set --endpoint rtu0 --unit 1 --wire-fault no_reply --probability 0.2 --seed 7
             isowatch-sim set --endpoint gw1 --unit 1 --wire-fault none --online --faults ""
             """)
 
@@ -100,6 +101,12 @@ struct SetCommand: AsyncParsableCommand {
     @Option(help: "With --wire-fault: how many requests it affects (default: until cleared).")
     var count: Int?
 
+    @Option(help: "With --wire-fault: the chance in (0, 1] that it strikes a request (default: every request).")
+    var probability: Double?
+
+    @Option(help: "With --probability: seeds the draws so a run replays (default: derived from the unit id).")
+    var seed: UInt64?
+
     func run() async throws {
         var patch = UnitPatch()
         if !assignments.isEmpty {
@@ -112,14 +119,21 @@ struct SetCommand: AsyncParsableCommand {
         }
         if let faults { patch.faults = faults.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         if let availability { patch.online = availability == .online }
-        if let wireFault { patch.wireFault = .some(try Self.parseWireFault(wireFault, count: count)) }
+        if wireFault == nil, count != nil || probability != nil || seed != nil {
+            throw ValidationError("--count, --probability and --seed go with --wire-fault")
+        }
+        if let wireFault {
+            patch.wireFault = .some(try Self.parseWireFault(wireFault, count: count, probability: probability, seed: seed))
+        }
         let client = try ControlClient(options.control)
         let view = try await client.send(
             "PATCH", "api/v1/endpoints/\(endpoint)/units/\(unit)", body: try JSONEncoder().encode(patch), as: UnitView.self)
         print(StatusCommand.line(view))
     }
 
-    static func parseWireFault(_ text: String, count: Int?) throws -> WireFault? {
+    static func parseWireFault(_ text: String, count: Int?, probability: Double? = nil, seed: UInt64? = nil) throws
+        -> WireFault?
+    {
         let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
         let kind: WireFault.Kind
         switch (parts.first ?? "", parts.count > 1 ? parts[1] : nil) {
@@ -141,7 +155,11 @@ struct SetCommand: AsyncParsableCommand {
                 "--wire-fault expects exception[:CODE], no_reply, crc_error, truncated_frame, delay:SECONDS, drop_connection or none; got '\(text)'")
         }
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
-        return WireFault(kind, remainingRequests: count)
+        if let probability, !WireFault.isValid(probability: probability) {
+            throw ValidationError("--probability must be above 0 and at most 1, got \(probability)")
+        }
+        if seed != nil, probability == nil { throw ValidationError("--seed goes with --probability") }
+        return WireFault(kind, remainingRequests: count, probability: probability, seed: seed)
     }
 }
 
@@ -185,7 +203,9 @@ struct StatusCommand: AsyncParsableCommand {
         parts += values
         if !unit.faults.isEmpty { parts.append("faults \(unit.faults.joined(separator: ","))") }
         if let fault = unit.wireFault {
-            parts.append("wire fault \(fault.kind.name)" + (fault.remainingRequests.map { " ×\($0)" } ?? ""))
+            parts.append(
+                "wire fault \(fault.kind.name)" + (fault.remainingRequests.map { " ×\($0)" } ?? "")
+                    + (fault.probability.map { " p=\($0)" } ?? ""))
         }
         return parts.joined(separator: "  ")
     }
@@ -204,5 +224,45 @@ struct DropConnectionsCommand: AsyncParsableCommand {
         let view = try await ControlClient(options.control).send(
             "POST", "api/v1/endpoints/\(endpoint)/drop-connections", body: nil, as: DropView.self)
         print("[\(view.endpoint)] dropped \(view.dropped) connection(s)")
+    }
+}
+
+/// `unplug` and `replug`: an RTU endpoint's serial adapter pulled out and put back.
+struct UnplugCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unplug",
+        abstract: "Pull out an RTU endpoint's serial adapter: its pty closes and its link disappears.")
+
+    @OptionGroup var options: ControlOptions
+
+    @Option(help: "Endpoint id of an RTU bus (see `status`).")
+    var endpoint: String
+
+    func run() async throws {
+        try await PlugVerb.send("unplug", endpoint: endpoint, control: options.control)
+    }
+}
+
+struct ReplugCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replug",
+        abstract: "Put an RTU endpoint's serial adapter back: a new pty behind the same link, same units.")
+
+    @OptionGroup var options: ControlOptions
+
+    @Option(help: "Endpoint id of an RTU bus (see `status`).")
+    var endpoint: String
+
+    func run() async throws {
+        try await PlugVerb.send("replug", endpoint: endpoint, control: options.control)
+    }
+}
+
+enum PlugVerb {
+    static func send(_ verb: String, endpoint: String, control: String) async throws {
+        let view = try await ControlClient(control).send(
+            "POST", "api/v1/endpoints/\(endpoint)/\(verb)", body: nil, as: PlugView.self)
+        let link = view.link.map { " (link \($0))" } ?? ""
+        print("[\(view.endpoint)] \(view.plugged ? "plugged in at \(view.address)" : "unplugged")\(link)")
     }
 }

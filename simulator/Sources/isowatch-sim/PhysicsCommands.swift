@@ -138,14 +138,24 @@ struct PanelCommand: AsyncParsableCommand {
             return
         }
         print("panel \(view.listen ?? "(no panel server)"), \(view.outputChanges) output change(s)")
+        if let watchdog = view.watchdog {
+            let age = watchdog.lastToggleAgeSeconds.map { String(format: "%.2f s ago", $0) } ?? "never"
+            print(
+                "  watchdog relay \(watchdog.tripped ? "TRIPPED (outputs de-energised)" : "held"): heartbeat \(watchdog.heartbeat), last edge \(age), timeout \(watchdog.timeoutSeconds) s"
+            )
+        }
         for line in view.lines {
             let level = line.electricalHigh.map { $0 ? "high" : "low" } ?? "undriven"
             // An output's active state is its relay's coil; an input's, a pressed button or a
             // signalling contact.
-            let state =
-                line.active.map { active in
-                    line.role == .output ? (active ? "energised" : "DE-ENERGISED") : (active ? "ACTIVE" : "inactive")
+            // A line last claimed as an output has `effectively_energised`: behind a dropped
+            // watchdog relay its coil has no supply whatever level the line keeps.
+            var state =
+                (line.effectivelyEnergised ?? line.active).map { active in
+                    line.role == .output || line.effectivelyEnergised != nil
+                        ? (active ? "energised" : "DE-ENERGISED") : (active ? "ACTIVE" : "inactive")
                 } ?? "-"
+            if line.effectivelyEnergised == false, line.active == true { state += " (line energised, no coil supply)" }
             let changes = line.role == .output ? "  \(line.changes) change(s)" : ""
             print(
                 "  \(line.line)  \(line.role.rawValue)  \(state)  \(level)\(line.activeLow ? " (active low)" : "")  \(line.consumer ?? "")\(changes)"

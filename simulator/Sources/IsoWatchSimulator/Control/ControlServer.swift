@@ -9,10 +9,12 @@ import IsoWatchCore
 /// - `GET /api/v1/units`
 /// - `PATCH /api/v1/endpoints/{endpoint}/units/{unit}` with a `UnitPatch`
 /// - `POST /api/v1/endpoints/{endpoint}/drop-connections`
+/// - `POST /api/v1/endpoints/{endpoint}/unplug` and `.../replug`: an RTU endpoint's serial
+///   adapter pulled out (pty closed, link removed) and put back (new pty behind the link)
 /// - `GET|PATCH /api/v1/endpoints/{endpoint}/units/{unit}/physics` with a `PhysicsPatch`: the
 ///   true IT system behind a physics-driven unit
 /// - `GET /api/v1/clock`: physics time and time factor
-/// - `GET /api/v1/panel`: the theatre panel's lines; `POST /api/v1/panel/lines` with
+/// - `GET /api/v1/panel`: the theatre panel's lines and its watchdog relay; `POST /api/v1/panel/lines` with
 ///   `{"line": "gpiochip0:17", "active": true}` (or `"electrical_high"`) drives an input
 /// - `POST /api/v1/scenarios`, `GET|DELETE /api/v1/scenarios/current` (see `ScenarioControl`)
 public struct ControlServer: Sendable {
@@ -62,7 +64,9 @@ public struct ControlServer: Sendable {
         router.get("api/v1/panel") { _, _ in
             PanelView(
                 listen: simulator.panelServer.map { "\($0.host.contains(":") ? "[\($0.host)]" : $0.host):\($0.port)" },
-                lines: simulator.panel.lines, outputChanges: simulator.panel.outputHistory.count)
+                lines: simulator.panel.lines, outputChanges: simulator.panel.outputHistory.count,
+                watchdog: simulator.panel.watchdogStatus,
+                watchdogEvents: simulator.panel.watchdog == nil ? nil : simulator.panel.watchdogHistory)
         }
         router.post("api/v1/panel/lines") { request, context in
             let drive: PanelDrive
@@ -104,6 +108,20 @@ public struct ControlServer: Sendable {
             }
             return DropView(endpoint: endpoint.id, dropped: server.dropConnections())
         }
+        router.post("api/v1/endpoints/:endpoint/unplug") { _, context in
+            let (endpoint, server) = try Self.rtuEndpoint(context, in: simulator, verb: "unplug")
+            try await Self.onOwnThread { server.unplug() }
+            return PlugView(endpoint: endpoint.id, server: server)
+        }
+        router.post("api/v1/endpoints/:endpoint/replug") { _, context in
+            let (endpoint, server) = try Self.rtuEndpoint(context, in: simulator, verb: "replug")
+            do {
+                try await Self.onOwnThread { try server.replug() }
+            } catch {
+                throw HTTPError(.internalServerError, message: "endpoint '\(endpoint.id)': \(error)")
+            }
+            return PlugView(endpoint: endpoint.id, server: server)
+        }
         ScenarioControl.addRoutes(to: router, simulator: simulator)
         return router
     }
@@ -115,6 +133,29 @@ public struct ControlServer: Sendable {
             throw HTTPError(.notFound, message: "no endpoint '\(id)' (have: \(ids))")
         }
         return endpoint
+    }
+
+    /// Runs `body` on a thread of its own: plugging joins or starts the bus's reader thread, a
+    /// blocking wait that must not hold one of the cooperative pool's few threads.
+    private static func onOwnThread(_ body: @escaping @Sendable () throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            do {
+                // Detached when the handle goes away; the body resumes the caller.
+                _ = try OwnedThread { continuation.resume(with: Result { try body() }) }
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+
+    private static func rtuEndpoint(_ context: BasicRequestContext, in simulator: Simulator, verb: String) throws
+        -> (RunningEndpoint, ModbusRTUServer)
+    {
+        let endpoint = try Self.endpoint(context, in: simulator)
+        guard let server = endpoint.rtuServer else {
+            throw HTTPError(.conflict, message: "endpoint '\(endpoint.id)' is TCP: it has no serial adapter to \(verb)")
+        }
+        return (endpoint, server)
     }
 
     private static func unit(_ context: BasicRequestContext, in simulator: Simulator) throws -> (RunningEndpoint, SimulatedDevice) {
@@ -180,10 +221,27 @@ extension UnitView: ResponseEncodable {}
 extension UnitsView: ResponseEncodable {}
 extension EndpointsView: ResponseEncodable {}
 extension DropView: ResponseEncodable {}
+extension PlugView: ResponseEncodable {}
 extension PhysicsView: ResponseEncodable {}
 extension ClockView: ResponseEncodable {}
 extension PanelView: ResponseEncodable {}
 extension SimulatedPanel.Line: ResponseEncodable {}
+
+/// What `POST /api/v1/endpoints/{endpoint}/unplug` and `.../replug` return: whether the
+/// adapter is in, and the pty and link a client opens (the pty path is the last one while out).
+public struct PlugView: Codable, Sendable, Equatable {
+    public var endpoint: String
+    public var plugged: Bool
+    public var address: String
+    public var link: String?
+
+    init(endpoint: String, server: ModbusRTUServer) {
+        self.endpoint = endpoint
+        self.plugged = server.isPlugged
+        self.address = server.slavePath
+        self.link = server.linkPath
+    }
+}
 
 /// `GET /api/v1/panel`.
 public struct PanelView: Codable, Sendable, Equatable {
@@ -192,10 +250,14 @@ public struct PanelView: Codable, Sendable, Equatable {
     public var lines: [SimulatedPanel.Line]
     /// How many output claims and changes there were so far.
     public var outputChanges: Int
+    /// The watchdog relay, when the site's panel has one, and its trips and recoveries so far.
+    public var watchdog: SimulatedPanel.WatchdogStatus?
+    public var watchdogEvents: [SimulatedPanel.WatchdogEvent]?
 
     enum CodingKeys: String, CodingKey {
-        case listen, lines
+        case listen, lines, watchdog
         case outputChanges = "output_changes"
+        case watchdogEvents = "watchdog_events"
     }
 }
 

@@ -10,6 +10,12 @@ import Synchronization
 /// A line is named as the service's configuration names it (`gpiochip0:17`, or
 /// `gpiochip0:"OR3_ACK"` for a named line); the panel has no chip layout, so a name and an
 /// offset are different lines. Levels are electrical; `activeLow` comes with the claim.
+///
+/// With a `PanelWatchdog` the panel also models a retriggerable watchdog relay whose contact
+/// supplies every other output relay's coil: while the heartbeat line has not changed level
+/// within the timeout (never yet, or stopped), every output except the heartbeat reads as
+/// de-energised (`effectivelyEnergised`), whatever level its line keeps. Time is this process's
+/// monotonic clock, not physics time: the relay is hardware on the wall's time.
 public final class SimulatedPanel: Sendable {
     public struct Line: Sendable, Equatable, Codable {
         public enum Role: String, Sendable, Codable { case unclaimed, output, input }
@@ -24,11 +30,53 @@ public final class SimulatedPanel: Sendable {
         public var active: Bool?
         /// How often an output changed level since it was first claimed.
         public var changes: Int
+        /// For a line last claimed as an output: whether its relay's coil actually carries current,
+        /// that is `active` while the watchdog relay holds, false while it is tripped. The
+        /// heartbeat line itself, and every output of a panel without a watchdog, read as `active`.
+        /// nil for inputs and lines never claimed as an output.
+        public var effectivelyEnergised: Bool?
 
         enum CodingKeys: String, CodingKey {
             case line, role, consumer, active, changes
             case activeLow = "active_low"
             case electricalHigh = "electrical_high"
+            case effectivelyEnergised = "effectively_energised"
+        }
+    }
+
+    /// The watchdog relay dropping (`tripped`) or pulling in again, for a bench that wants to see
+    /// it between the output changes.
+    public struct WatchdogEvent: Sendable, Equatable, Codable {
+        public var index: Int
+        public var tripped: Bool
+        /// `clockSeconds` at the event: for a trip, the moment the timeout ran out after the last
+        /// heartbeat edge (not when a check noticed it); for a recovery, the edge that ended it.
+        public var atSeconds: Double
+        /// How many entries `outputHistory` had then: the event comes after those.
+        public var outputChangesBefore: Int
+
+        enum CodingKeys: String, CodingKey {
+            case index, tripped
+            case atSeconds = "at_seconds"
+            case outputChangesBefore = "output_changes_before"
+        }
+    }
+
+    /// The watchdog relay now.
+    public struct WatchdogStatus: Sendable, Equatable, Codable {
+        public var heartbeat: String
+        public var timeoutSeconds: Double
+        /// The relay has dropped: no heartbeat edge within the timeout, or none yet.
+        public var tripped: Bool
+        /// Seconds since the heartbeat line last changed level; nil before the first edge.
+        public var lastToggleAgeSeconds: Double?
+        /// Heartbeat edges seen so far.
+        public var toggles: Int
+
+        enum CodingKeys: String, CodingKey {
+            case heartbeat, tripped, toggles
+            case timeoutSeconds = "timeout_seconds"
+            case lastToggleAgeSeconds = "last_toggle_age_seconds"
         }
     }
 
@@ -76,6 +124,17 @@ public final class SimulatedPanel: Sendable {
         var changes = 0
         var activeLowOfLastClaim = false
         var consumerOfLastClaim: String?
+        var lastClaimWasOutput = false
+    }
+
+    struct WatchdogState {
+        let settings: PanelWatchdog
+        /// The panel's name of the heartbeat line.
+        let line: String
+        var lastToggle: ContinuousClock.Instant?
+        var tripped = true
+        var toggles = 0
+        var history: [WatchdogEvent] = []
     }
 
     struct State {
@@ -85,6 +144,42 @@ public final class SimulatedPanel: Sendable {
         var history: [OutputChange] = []
         /// Per connection: how to tell it that an input it claimed changed.
         var notifiers: [Int: @Sendable (Int, Bool) -> Void] = [:]
+        var watchdog: WatchdogState?
+        let start: ContinuousClock.Instant
+
+        func seconds(at instant: ContinuousClock.Instant) -> Double {
+            let (whole, fraction) = start.duration(to: instant).components
+            return Double(whole) + Double(fraction) * 1e-18
+        }
+
+        /// Drops the watchdog relay if the timeout after the last edge has run out by `now`.
+        mutating func checkWatchdog(now: ContinuousClock.Instant) {
+            guard var watchdog, !watchdog.tripped, let last = watchdog.lastToggle else { return }
+            let deadline = last.advanced(by: .milliseconds(Int64((watchdog.settings.timeoutSeconds * 1000).rounded())))
+            guard now >= deadline else { return }
+            watchdog.tripped = true
+            watchdog.history.append(
+                WatchdogEvent(index: watchdog.history.count, tripped: true, atSeconds: seconds(at: deadline), outputChangesBefore: history.count))
+            self.watchdog = watchdog
+        }
+
+        /// An output line changed level at `now`. A trip that fell due before goes into the
+        /// watchdog's history first, even when the checking thread has not come round yet. On the
+        /// heartbeat line the change is an edge the watchdog relay counts; true then, as it is not
+        /// an output change to record (the toggling would flood `history`).
+        mutating func outputChanged(_ name: String, now: ContinuousClock.Instant) -> Bool {
+            checkWatchdog(now: now)
+            guard var watchdog, watchdog.line == name else { return false }
+            watchdog.lastToggle = now
+            watchdog.toggles += 1
+            if watchdog.tripped {
+                watchdog.tripped = false
+                watchdog.history.append(
+                    WatchdogEvent(index: watchdog.history.count, tripped: false, atSeconds: seconds(at: now), outputChangesBefore: history.count))
+            }
+            self.watchdog = watchdog
+            return true
+        }
 
         /// Gives `name` to `claim` (its handle is `nextHandle`) unless someone holds it;
         /// `setLevel` sets the line's level as the claim's direction requires.
@@ -95,6 +190,7 @@ public final class SimulatedPanel: Sendable {
             line.claim = claim
             line.activeLowOfLastClaim = claim.activeLow
             line.consumerOfLastClaim = claim.consumer
+            line.lastClaimWasOutput = claim.isOutput
             setLevel(&line)
             lines[name] = line
             handles[claim.handle] = name
@@ -102,22 +198,95 @@ public final class SimulatedPanel: Sendable {
         }
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
+    /// The watchdog relay's settings; nil: the panel has none.
+    public let watchdog: PanelWatchdog?
 
-    public init() {}
+    /// - Parameter watchdog: its `heartbeat` must be a line name `PanelWatchdog.lineName` accepts.
+    public init(watchdog: PanelWatchdog? = nil) {
+        self.watchdog = watchdog
+        var initial = State(start: ContinuousClock.now)
+        if let watchdog {
+            initial.watchdog = WatchdogState(settings: watchdog, line: PanelWatchdog.lineName(watchdog.heartbeat) ?? watchdog.heartbeat)
+        }
+        state = Mutex(initial)
+        guard let watchdog else { return }
+        // The trip must enter the history when it happens, not when someone next reads the panel:
+        // a thread checks a few times per timeout. It holds the panel weakly and ends with it (or
+        // at `stopWatchdog()`).
+        let interval = max(0.005, min(0.05, watchdog.timeoutSeconds / 20))
+        let thread = Thread { [weak self] in
+            while let panel = self, !panel.watchdogStopped.withLock({ $0 }) {
+                panel.state.withLock { $0.checkWatchdog(now: .now) }
+                Thread.sleep(forTimeInterval: interval)
+            }
+        }
+        thread.name = "sim-panel-wdog"
+        thread.start()
+    }
+
+    private let watchdogStopped = Mutex(false)
+
+    /// Ends the watchdog's checking thread (the simulator calls it when it stops); reads still
+    /// evaluate the timeout.
+    public func stopWatchdog() {
+        watchdogStopped.withLock { $0 = true }
+    }
+
+    /// Seconds on the panel's monotonic clock since it was made: the time base of `WatchdogEvent`.
+    public var clockSeconds: Double {
+        state.withLock { $0.seconds(at: .now) }
+    }
+
+    /// Whether the watchdog relay has dropped (no heartbeat edge within its timeout, or none yet);
+    /// false for a panel without a watchdog.
+    public var watchdogTripped: Bool {
+        watchdogStatus?.tripped ?? false
+    }
+
+    /// The watchdog relay now; nil for a panel without one.
+    public var watchdogStatus: WatchdogStatus? {
+        state.withLock { state in
+            let now = ContinuousClock.now
+            state.checkWatchdog(now: now)
+            return state.watchdog.map { watchdog in
+                WatchdogStatus(
+                    heartbeat: watchdog.line, timeoutSeconds: watchdog.settings.timeoutSeconds, tripped: watchdog.tripped,
+                    lastToggleAgeSeconds: watchdog.lastToggle.map { state.seconds(at: now) - state.seconds(at: $0) },
+                    toggles: watchdog.toggles)
+            }
+        }
+    }
+
+    /// Every trip and recovery of the watchdog relay so far, oldest first.
+    public var watchdogHistory: [WatchdogEvent] {
+        state.withLock { state in
+            state.checkWatchdog(now: .now)
+            return state.watchdog?.history ?? []
+        }
+    }
+
+    /// Whether the relay on an output line actually carries current (see `Line.effectivelyEnergised`).
+    public func effectivelyEnergised(_ name: String) -> Bool? { line(name)?.effectivelyEnergised }
 
     // MARK: For the control interface
 
     public var lines: [Line] {
         state.withLock { state in
-            state.lines.keys.sorted().map { name in
+            state.checkWatchdog(now: .now)
+            let dropped = state.watchdog?.tripped ?? false
+            return state.lines.keys.sorted().map { name in
                 let line = state.lines[name]!
                 let role: Line.Role = line.claim.map { $0.isOutput ? .output : .input } ?? .unclaimed
                 let activeLow = line.claim?.activeLow ?? line.activeLowOfLastClaim
+                let active = line.electricalHigh.map { $0 != activeLow }
+                var effective: Bool?
+                if line.lastClaimWasOutput {
+                    effective = state.watchdog?.line == name ? active : active.map { $0 && !dropped }
+                }
                 return Line(
                     line: name, role: role, consumer: line.claim?.consumer ?? line.consumerOfLastClaim, activeLow: activeLow,
-                    electricalHigh: line.electricalHigh, active: line.electricalHigh.map { $0 != activeLow },
-                    changes: line.changes)
+                    electricalHigh: line.electricalHigh, active: active, changes: line.changes, effectivelyEnergised: effective)
             }
         }
     }
@@ -180,6 +349,8 @@ public final class SimulatedPanel: Sendable {
                 if line.electricalHigh != initialHigh { line.changes += 1 }
                 line.electricalHigh = initialHigh
             }
+            guard state.watchdog?.line != name else { return handle }
+            state.checkWatchdog(now: .now)
             state.history.append(
                 OutputChange(
                     index: state.history.count, line: name, consumer: consumer, active: initialHigh != activeLow,
@@ -214,6 +385,7 @@ public final class SimulatedPanel: Sendable {
             line.electricalHigh = electricalHigh
             line.changes += 1
             state.lines[name] = line
+            if state.outputChanged(name, now: .now) { return }
             state.history.append(
                 OutputChange(
                     index: state.history.count, line: name, consumer: claim.consumer, active: electricalHigh != claim.activeLow,

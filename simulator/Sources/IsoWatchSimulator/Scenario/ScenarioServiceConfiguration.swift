@@ -10,6 +10,10 @@ public struct ScenarioServiceConfiguration: Sendable {
     public static let outputChip = "gpiochip0"
     /// Chip of the buttons: system i reads lines 3i (mute), 3i+1 (test), 3i+2 (acknowledge), active low.
     public static let inputChip = "gpiochip1"
+    /// Where a scenario site's panel watchdog takes its heartbeat (`panel.watchdog.heartbeat`):
+    /// line 0 of a chip of its own, so no system's outputs or buttons can ever be on it. The
+    /// generated `gpio.heartbeat` names whatever line the site's watchdog names.
+    public static let heartbeatLine = "gpiochip2:0"
 
     public struct Lines: Sendable, Equatable {
         public var green: UInt32, yellow: UInt32, buzzer: UInt32, commonAlarm: UInt32
@@ -67,9 +71,11 @@ public struct ScenarioServiceConfiguration: Sendable {
                 let host = server.host == "0.0.0.0" ? "127.0.0.1" : server.host
                 transport = "{ tcp: { host: \"\(host)\", port: \(server.port) } }"
             case .rtu(let server):
+                // The link when there is one, as a real installation names its adapter by a udev
+                // symlink: the pty behind it changes when the adapter is unplugged and put back.
                 let line = server.serialLine
                 transport =
-                    "{ rtu: { device: \"\(server.slavePath)\", baud: \(line.baud), parity: \(line.parity.rawValue), data_bits: \(line.dataBits), stop_bits: \(line.stopBits) } }"
+                    "{ rtu: { device: \"\(server.linkPath ?? server.slavePath)\", baud: \(line.baud), parity: \(line.parity.rawValue), data_bits: \(line.dataBits), stop_bits: \(line.stopBits) } }"
             }
             let settings = scenario.service[reference] ?? ServiceSettings()
             var thresholds = settings.thresholds
@@ -110,7 +116,17 @@ public struct ScenarioServiceConfiguration: Sendable {
     private func gpio(_ simulator: Simulator) -> String {
         guard let server = simulator.panelServer else { return "{ backend: simulated }" }
         let host = server.host.contains(":") ? "[\(server.host)]" : server.host
-        return "{ backend: simulator, panel: \"\(host):\(server.port)\" }"
+        let heartbeat = simulator.panel.watchdog.flatMap { Self.heartbeatYAML($0.heartbeat) }.map { ", heartbeat: \($0)" } ?? ""
+        return "{ backend: simulator, panel: \"\(host):\(server.port)\"\(heartbeat) }"
+    }
+
+    /// `gpiochip0:31` → `{ chip: gpiochip0, line: 31 }`; `gpiochip0:"HB"` → `{ chip: gpiochip0, name: "HB" }`.
+    static func heartbeatYAML(_ line: String) -> String? {
+        guard let name = PanelWatchdog.lineName(line), let colon = name.firstIndex(of: ":") else { return nil }
+        let chip = name[..<colon]
+        let selector = name[name.index(after: colon)...]
+        if selector.hasPrefix("\"") { return "{ chip: \(chip), name: \(selector) }" }
+        return "{ chip: \(chip), line: \(selector) }"
     }
 
     /// Presses a button on the simulator's panel the way a finger does: active, held past the

@@ -9,11 +9,51 @@ public struct SiteDescription: Sendable, Equatable {
     /// Where the theatre panel's line protocol listens (port 0: any free port); nil: no panel
     /// server (the panel exists for the control interface all the same).
     public var panelListen: PanelListen?
+    /// The panel's watchdog relay, fed by the service's heartbeat line; nil: none.
+    public var panelWatchdog: PanelWatchdog?
 
-    public init(endpoints: [EndpointDescription], seed: UInt64 = 1, panelListen: PanelListen? = nil) {
+    public init(
+        endpoints: [EndpointDescription], seed: UInt64 = 1, panelListen: PanelListen? = nil, panelWatchdog: PanelWatchdog? = nil
+    ) {
         self.endpoints = endpoints
         self.seed = seed
         self.panelListen = panelListen
+        self.panelWatchdog = panelWatchdog
+    }
+}
+
+/// A retriggerable watchdog relay on the theatre panel (hardware/wiring/README.md): its contact
+/// supplies the coils of the other output relays, and it holds only while the heartbeat line
+/// changed level within `timeoutSeconds`.
+public struct PanelWatchdog: Sendable, Equatable, Codable {
+    /// The heartbeat line as the panel names lines: `gpiochip0:31` or `gpiochip0:"HEARTBEAT"`.
+    public var heartbeat: String
+    public var timeoutSeconds: Double
+
+    public static let defaultTimeoutSeconds = 1.5
+
+    public init(heartbeat: String, timeoutSeconds: Double = Self.defaultTimeoutSeconds) {
+        self.heartbeat = heartbeat
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case heartbeat
+        case timeoutSeconds = "timeout_seconds"
+    }
+
+    /// `gpiochip0:31` (leading zeros dropped) or `gpiochip0:"NAME"`, as `PanelServer` names the
+    /// line a claim asks for; nil for anything else.
+    public static func lineName(_ text: String) -> String? {
+        guard let colon = text.firstIndex(of: ":") else { return nil }
+        let chip = String(text[..<colon])
+        let selector = String(text[text.index(after: colon)...])
+        guard !chip.isEmpty, !chip.contains(where: \.isWhitespace) else { return nil }
+        if selector.count >= 3, selector.hasPrefix("\""), selector.hasSuffix("\"") {
+            return PanelServer.lineName(chip: chip, selector: "=" + selector.dropFirst().dropLast())
+        }
+        guard selector.allSatisfy(\.isASCII), selector.allSatisfy(\.isNumber) else { return nil }
+        return PanelServer.lineName(chip: chip, selector: selector)
     }
 }
 

@@ -9,6 +9,9 @@ import Yams
 /// name: Test bench 2                      # optional, for people
 /// seed: 7                                 # seeds everything random (load profiles); default 1
 /// panel: { listen: 127.0.0.1:8082 }       # the theatre panel for isowatch's `gpio: {backend: simulator}`
+///   # optional in `panel`: a watchdog relay feeding the other relays' coils, held while the
+///   # heartbeat line (isowatch's gpio.heartbeat) changed level within timeout_seconds (0.1...60; default 1.5)
+///   # watchdog: { heartbeat: "gpiochip0:31", timeout_seconds: 1.5 }
 /// endpoints:
 ///   - id: gw1                             # optional; default tcp0, tcp1… / rtu0, rtu1…
 ///     listen: 127.0.0.1:1502              # a TCP gateway ([::1]:1502 for IPv6)
@@ -88,12 +91,14 @@ private final class SiteReader: YAMLNodeReader {
         guard let root = root(of: yaml, expected: "a mapping with 'endpoints'") else { return nil }
         guard let top = mapping(root, "", allowed: ["name", "seed", "panel", "endpoints"]) else { return nil }
         var panelListen: PanelListen?
-        if let node = top["panel"], let fields = mapping(node, "panel", allowed: ["listen"]) {
+        var panelWatchdog: PanelWatchdog?
+        if let node = top["panel"], let fields = mapping(node, "panel", allowed: ["listen", "watchdog"]) {
             if let listenNode = fields["listen"], let address = listen(listenNode, "panel.listen") {
                 panelListen = PanelListen(host: address.host, port: address.port)
             } else if fields["listen"] == nil {
                 report("panel.listen", node, "required: HOST:PORT where the panel protocol listens")
             }
+            if let watchdogNode = fields["watchdog"] { panelWatchdog = watchdog(watchdogNode, "panel.watchdog") }
         }
         if let name = top["name"] { _ = string(name, "name") }
         if let node = top["seed"], let value = integer(node, "seed", in: 0...Int.max) { seed = UInt64(value) }
@@ -109,7 +114,25 @@ private final class SiteReader: YAMLNodeReader {
         var description = SiteDescription(endpoints: endpoints)
         description.seed = seed
         description.panelListen = panelListen
+        description.panelWatchdog = panelWatchdog
         return description
+    }
+
+    private func watchdog(_ node: Node, _ path: String) -> PanelWatchdog? {
+        guard let fields = mapping(node, path, allowed: ["heartbeat", "timeout_seconds"]) else { return nil }
+        guard let heartbeatNode = fields["heartbeat"] else {
+            report("\(path).heartbeat", node, "required: the heartbeat line, e.g. \"gpiochip0:31\" (isowatch's gpio.heartbeat)")
+            return nil
+        }
+        let timeout = fields["timeout_seconds"].map { number($0, "\(path).timeout_seconds", in: 0.1...60) }
+            ?? PanelWatchdog.defaultTimeoutSeconds
+        guard let text = string(heartbeatNode, "\(path).heartbeat") else { return nil }
+        guard let line = PanelWatchdog.lineName(text) else {
+            report("\(path).heartbeat", heartbeatNode, "expected CHIP:OFFSET or CHIP:\"NAME\" (e.g. gpiochip0:31), got '\(text)'")
+            return nil
+        }
+        guard let timeout else { return nil }
+        return PanelWatchdog(heartbeat: line, timeoutSeconds: timeout)
     }
 
     private static let endpointKeys = [

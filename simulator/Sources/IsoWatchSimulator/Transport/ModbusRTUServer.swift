@@ -13,22 +13,37 @@ import Synchronization
 /// another unit (engineering.md). Like a real bus, a frame with a bad CRC, for a unit not on the
 /// bus, or for an off-line unit gets no reply at all. A pty ignores the baud rate, so every reply
 /// is held back until the exchange would have finished on a real line at `serialLine`.
+///
+/// `unplug()` and `replug()` act out a USB RS-485 adapter pulled out and put back: the pty goes
+/// away (a client holding it gets a hang-up, opening the link fails with ENOENT), and comes back
+/// as a new pty behind the same link, serving the same units with their state.
 public final class ModbusRTUServer: Sendable {
-    /// The pty's slave side, e.g. /dev/pts/5.
-    public let slavePath: String
     /// The symlink to `slavePath`, when one was asked for.
     public let linkPath: String?
     public let serialLine: SerialLine
     public let turnaroundSeconds: Double
     public let units: [UInt8: ServedUnit]
 
-    private let master: Int32
-    /// Kept open so the line stays up while no client has it open: without it the master reads
-    /// EIO after a client closes, and a client that reopens would find a dead bus.
-    private let slave: Int32
-    private let stopSignal: StopSignal
-    private let reader = Mutex<OwnedThread?>(nil)
-    private let stopped = Atomic(false)
+    /// One plugged-in adapter: a pty and the thread serving it.
+    private struct Line: Sendable {
+        var master: Int32
+        /// Kept open so the line stays up while no client has it open: without it the master reads
+        /// EIO after a client closes, and a client that reopens would find a dead bus.
+        var slave: Int32
+        var slavePath: String
+        var stopSignal: StopSignal
+        var reader: OwnedThread
+    }
+
+    private struct State: Sendable {
+        var line: Line?
+        var lastSlavePath: String
+        var stopped = false
+    }
+
+    private let state: Mutex<State>
+    /// Serialises plugging, unplugging and stopping, which block while the reader thread ends.
+    private let plugLock = PThreadMutex()
 
     /// Opens the pty, creates the symlink, and starts serving.
     /// - Parameter turnaroundSeconds: the slave's think time between request and reply.
@@ -40,7 +55,68 @@ public final class ModbusRTUServer: Sendable {
         self.serialLine = serialLine
         self.turnaroundSeconds = turnaroundSeconds
         self.linkPath = linkPath
+        self.state = Mutex(State(line: nil, lastSlavePath: ""))
+        try plugIn()
+    }
 
+    /// The pty's slave side, e.g. /dev/pts/5. While unplugged, the path the adapter last had
+    /// (which no longer exists, or is some other pty by now).
+    public var slavePath: String {
+        state.withLock { $0.line?.slavePath ?? $0.lastSlavePath }
+    }
+
+    /// Whether the adapter is plugged in and serving.
+    public var isPlugged: Bool {
+        state.withLock { $0.line != nil }
+    }
+
+    /// Pulls the adapter out: removes the symlink, stops serving and closes the pty, so a client
+    /// holding it gets a hang-up (EIO, or end of file on read) and opening the link fails with
+    /// ENOENT. The units keep their state. Idempotent.
+    public func unplug() {
+        plugLock.withLock {
+            guard let line = state.withLock({ state -> Line? in
+                defer { state.line = nil }
+                return state.line
+            }) else { return }
+            Self.tearDown(line, linkPath: linkPath)
+        }
+    }
+
+    /// Puts the adapter back: a new pty (its slave path may differ), the symlink pointed at it,
+    /// and the same units served again. Idempotent; throws when the pty cannot be opened or the
+    /// server was stopped.
+    public func replug() throws(SystemCallError) {
+        let result = plugLock.withLock { () -> Result<Void, SystemCallError> in
+            if state.withLock({ $0.stopped }) {
+                return .failure(SystemCallError("replug", code: EBADF, detail: "the RTU server is stopped"))
+            }
+            do throws(SystemCallError) {
+                try plugIn()
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+    }
+
+    /// Stops serving, joins the reader thread, closes the pty and removes the symlink. Idempotent.
+    public func stop() {
+        plugLock.withLock {
+            let line = state.withLock { state -> Line? in
+                state.stopped = true
+                defer { state.line = nil }
+                return state.line
+            }
+            if let line { Self.tearDown(line, linkPath: linkPath) }
+        }
+    }
+
+    /// Opens a pty, links it and starts its reader; nothing when a line is already up. Called by
+    /// init and under `plugLock`.
+    private func plugIn() throws(SystemCallError) {
+        if state.withLock({ $0.line != nil }) { return }
         var master: Int32 = -1
         var slave: Int32 = -1
         guard openpty(&master, &slave, nil, nil, nil) == 0 else { throw SystemCallError("openpty") }
@@ -50,9 +126,7 @@ public final class ModbusRTUServer: Sendable {
             close(slave)
             throw error
         }
-        self.master = master
-        self.slave = slave
-        self.slavePath = String(cString: name)
+        let slavePath = String(cString: name)
         _ = fcntl(master, F_SETFD, FD_CLOEXEC)
         _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
         // Raw: no echo (our replies would come back to us as requests), no CR/LF translation, no
@@ -65,9 +139,12 @@ public final class ModbusRTUServer: Sendable {
 
         do {
             if let linkPath { try Self.link(linkPath, to: slavePath) }
-            self.stopSignal = try StopSignal()
-            let thread = try OwnedThread { [self] in readLoop() }
-            reader.withLock { $0 = thread }
+            let stopSignal = try StopSignal()
+            let reader = try OwnedThread { [self, master] in readLoop(master: master, stopSignal: stopSignal) }
+            state.withLock {
+                $0.line = Line(master: master, slave: slave, slavePath: slavePath, stopSignal: stopSignal, reader: reader)
+                $0.lastSlavePath = slavePath
+            }
         } catch {
             if let linkPath { Self.removeLink(linkPath, ifTo: slavePath) }
             close(master)
@@ -76,19 +153,19 @@ public final class ModbusRTUServer: Sendable {
         }
     }
 
-    /// Stops serving, joins the reader thread, closes the pty and removes the symlink. Idempotent.
-    public func stop() {
-        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        stopSignal.fire()
-        reader.withLock { $0 }?.join()
-        if let linkPath { Self.removeLink(linkPath, ifTo: slavePath) }
-        close(master)
-        close(slave)
+    private static func tearDown(_ line: Line, linkPath: String?) {
+        // The link goes first, as a device node does when the adapter is pulled: a client that
+        // reopens after its hang-up must find nothing, not a pty about to close.
+        if let linkPath { removeLink(linkPath, ifTo: line.slavePath) }
+        line.stopSignal.fire()
+        line.reader.join()
+        close(line.master)
+        close(line.slave)
     }
 
     /// Reads requests off the bus. A frame ends when the function code's length rule says so and
     /// its CRC checks out, or else at the silent interval, like a real slave's t3.5 timer.
-    private func readLoop() {
+    private func readLoop(master: Int32, stopSignal: StopSignal) {
         var buffer: [UInt8] = []
         // Never shorter than a few ms: a pty delivers a client's write in bursts the scheduler
         // may split, and a real line has no such jitter to mistake for a gap.
@@ -100,7 +177,9 @@ public final class ModbusRTUServer: Sendable {
                 return
             case .timedOut:
                 // The line went silent: whatever is buffered is one frame, or noise to drop.
-                if ModbusCRC.isIntact(buffer) { answer(buffer, receivedAt: monotonicSeconds()) }
+                if ModbusCRC.isIntact(buffer) {
+                    answer(buffer, receivedAt: monotonicSeconds(), master: master, stopSignal: stopSignal)
+                }
                 buffer.removeAll()
             case .readable:
                 guard let bytes = readAvailable(master) else {
@@ -114,14 +193,14 @@ public final class ModbusRTUServer: Sendable {
                 {
                     let frame = Array(buffer.prefix(length))
                     buffer.removeFirst(length)
-                    answer(frame, receivedAt: monotonicSeconds())
+                    answer(frame, receivedAt: monotonicSeconds(), master: master, stopSignal: stopSignal)
                     if stopSignal.isFired { return }
                 }
             }
         }
     }
 
-    private func answer(_ frame: [UInt8], receivedAt: Double) {
+    private func answer(_ frame: [UInt8], receivedAt: Double, master: Int32, stopSignal: StopSignal) {
         let address = frame[0]
         let function = frame[1]
         let data = frame[2..<(frame.count - 2)]

@@ -77,14 +77,19 @@ public final class ServedUnit: Sendable {
         return stream
     }
 
-    /// Decides and executes one request: the wire fault (if any) first, then the PDU engine.
+    /// Decides and executes one request: the wire fault (if any) first, then the PDU engine. A
+    /// request a probabilistic fault spares is served as if there were no fault.
     public func handle(function: UInt8, data: ArraySlice<UInt8>) -> Disposition {
         let (disposition, writes) = state.withLock { state -> (Disposition, [RegisterWrite]) in
             guard state.online else { return (.offline, []) }
-            let fault = state.wireFault?.kind
-            if var wireFault = state.wireFault, let remaining = wireFault.remainingRequests {
-                wireFault.remainingRequests = remaining - 1
-                state.wireFault = remaining > 1 ? wireFault : nil
+            var fault: WireFault.Kind?
+            if var wireFault = state.wireFault {
+                if wireFault.strikesNextRequest(unitID: unitID) {
+                    fault = wireFault.kind
+                    if let remaining = wireFault.remainingRequests { wireFault.remainingRequests = remaining - 1 }
+                }
+                let exhausted = (wireFault.remainingRequests ?? 1) < 1
+                state.wireFault = exhausted ? nil : wireFault
             }
             switch fault {
             case .noReply: return (.silent, [])
