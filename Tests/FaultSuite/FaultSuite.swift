@@ -357,10 +357,6 @@ final class FaultSuite: @unchecked Sendable {
         units.filter { $0.endpoint == unit.endpoint && $0 != unit }.map(\.systemID)
     }
 
-    func nextRandom() -> Double {
-        Double(random.next() >> 11) / Double(1 << 53)
-    }
-
     // MARK: - Phases
 
     /// Every unit at once, each kind of fault at one rate (the run calls it at rising rates): no

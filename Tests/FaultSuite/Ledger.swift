@@ -97,8 +97,7 @@ struct Evaluator {
     /// How long after a fault ends an episode of it may still begin (the last poll in flight
     /// and the alarm's response delay).
     var lateStartSeconds = 4.0
-    /// How long after a fault is in force before its alarm may be late (the poll interval,
-    /// the device's own response, the response delay): only used to report latency.
+    /// The phase a suite time falls in, to file an episode under.
     var phaseOf: (Double) -> String
 
     func evaluate(_ ledger: Ledger, _ timelines: [String: SystemTimeline], journal: [JournalEntry]) -> Evaluation {
@@ -241,7 +240,6 @@ struct Evaluator {
                     lost.append("\(system) \(episode.condition) raised at t=\(f(episode.start)) s: no alarm.raised entry")
                 }
                 guard let end = episode.end, let endWall = episode.endWall, !episode.endedByKill else { continue }
-                _ = end
                 if !take(Key(kind: "alarm.cleared", system: system, condition: episode.condition), near: endWall) {
                     lost.append("\(system) \(episode.condition) cleared at t=\(f(end)) s: no alarm.cleared entry")
                 }
