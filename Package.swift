@@ -187,7 +187,10 @@ let package = Package(
         // Shared by the test targets: starting the simulator, locating tools, temp files.
         .target(
             name: "IsoWatchTesting",
-            dependencies: ["IsoWatchCore", "IsoWatchSimulator"],
+            dependencies: [
+                "IsoWatchCore", "IsoWatchSimulator",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             path: "Tests/IsoWatchTesting",
             swiftSettings: strict),
 
@@ -195,7 +198,7 @@ let package = Package(
         .testTarget(
             name: "IsoWatchAlarmsTests",
             dependencies: [
-                "IsoWatchAlarms",
+                "IsoWatchAlarms", "IsoWatchTesting",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict),
