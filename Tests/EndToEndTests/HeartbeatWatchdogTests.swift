@@ -100,15 +100,6 @@ import Testing
     }
 
     /// Waits for `condition`; the bound only keeps a broken run from hanging.
-    static func eventually(_ condition: () -> Bool) async throws -> Bool {
-        let start = ContinuousClock.now
-        while start.duration(to: .now) < .seconds(90) {
-            if condition() { return true }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return condition()
-    }
-
     @Test func test_aKilledServiceDropsTheWatchdogRelayAndThePanelShowsAlarm() async throws {
         let bench = try Bench()
         defer { bench.stop() }
@@ -116,22 +107,22 @@ import Testing
         let service = try ServiceChild(configuration: bench.configuration, log: bench.directory.appending(path: "isowatch.log"))
         defer { if service.process.isRunning { service.signal(SIGKILL) } }
 
-        _ = try await Self.eventually { bench.panelShowsNormal || !service.process.isRunning }
+        _ = try await eventually(within: 90, poll: .milliseconds(20)) { bench.panelShowsNormal || !service.process.isRunning }
         try #require(bench.panelShowsNormal, "green, watchdog held\n\(service.transcript)")
         // Several periods of a running service, so the kill falls anywhere between two edges.
-        _ = try await Self.eventually { (bench.panel.watchdogStatus?.toggles ?? 0) >= 6 || !service.process.isRunning }
+        _ = try await eventually(within: 90, poll: .milliseconds(20)) { (bench.panel.watchdogStatus?.toggles ?? 0) >= 6 || !service.process.isRunning }
         let held = try #require(bench.panel.watchdogStatus)
         #expect(held.toggles >= 6, "\(service.transcript)")
-        #expect(try await Self.eventually { bench.panelShowsNormal }, "still green, watchdog held")
+        #expect(try await eventually(within: 90, poll: .milliseconds(20)) { bench.panelShowsNormal }, "still green, watchdog held")
         let tripsBeforeKill = bench.panel.watchdogHistory.filter(\.tripped).count
 
-        // Anywhere between two edges (the figure printed below spans timeout − period ... timeout);
-        // nothing asserted depends on it.
-        try await Task.sleep(for: .milliseconds(Int.random(in: 0..<500)))
+        // Somewhere between two edges (the figure printed below spans timeout − period ... timeout);
+        // nothing asserted depends on where, so the pause is fixed and every run is the same run.
+        try await Task.sleep(for: .milliseconds(230))
         let killedAt = bench.panel.clockSeconds
         service.signal(SIGKILL)
         #expect(try await service.exited())
-        #expect(try await Self.eventually { bench.panel.watchdogTripped }, "no heartbeat after the kill\n\(service.transcript)")
+        #expect(try await eventually(within: 90, poll: .milliseconds(20)) { bench.panel.watchdogTripped }, "no heartbeat after the kill\n\(service.transcript)")
 
         // The lines keep the levels of the moment of the kill: energised, which without the
         // watchdog relay would go on showing a normal panel. Through the dropped relay the coils
@@ -154,7 +145,7 @@ import Testing
         defer { bench.stop() }
         let service = try ServiceChild(configuration: bench.configuration, log: bench.directory.appending(path: "isowatch.log"))
         defer { if service.process.isRunning { service.signal(SIGKILL) } }
-        _ = try await Self.eventually { bench.panelShowsNormal || !service.process.isRunning }
+        _ = try await eventually(within: 90, poll: .milliseconds(20)) { bench.panelShowsNormal || !service.process.isRunning }
         try #require(bench.panelShowsNormal, "green, watchdog held\n\(service.transcript)")
 
         service.signal(SIGTERM)
@@ -162,7 +153,7 @@ import Testing
         #expect(service.process.terminationReason == .exit, "\(service.transcript)")
         // The drivers wrote the alarm state before the lines were let go, and the heartbeat stops.
         #expect(bench.active(bench.lines.yellow) == false && bench.active(bench.lines.green) == false)
-        #expect(try await Self.eventually { bench.panel.watchdogTripped }, "\(service.transcript)")
+        #expect(try await eventually(within: 90, poll: .milliseconds(20)) { bench.panel.watchdogTripped }, "\(service.transcript)")
         #expect(bench.effectivelyEnergised(bench.lines.yellow) == false)
     }
 }

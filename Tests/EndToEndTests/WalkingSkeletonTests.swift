@@ -2,6 +2,7 @@ import Foundation
 import IsoWatchCore
 import IsoWatchGPIO
 import IsoWatchSimulator
+import IsoWatchTesting
 import Testing
 
 /// One thin but real path: simulated IMDs → libmodbus over loopback TCP and a pseudo-terminal →
@@ -85,29 +86,26 @@ struct WalkingSkeletonTests {
         let harness = try await ServiceHarness(site: Self.site(), configurationYAML: Self.configuration)
         try await harness.waitFor("or-1", seconds: 15) { $0.alarm.state == "normal" }
         try await harness.waitFor("or-2", seconds: 15) { $0.alarm.state == "normal" }
-        try await Task.sleep(for: .milliseconds(300))
         // Relays are energised to normal (the default): in normal operation all of them hold.
-        #expect(harness.gpio.isActive(Self.or1Green) == true)
-        #expect(harness.gpio.isActive(Self.or1Yellow) == true)
+        #expect(try await eventually { harness.gpio.isActive(Self.or1Green) == true })
+        #expect(try await eventually { harness.gpio.isActive(Self.or1Yellow) == true })
 
         harness.simulator.device(endpoint: "rtu0", unit: 1)?.update {
             $0.values[.insulationResistanceOhms] = MeasuredValue(30_000)
         }
         let faulted = try await harness.waitFor("or-1", seconds: 10) { $0.alarm.conditions.contains("insulation") }
-        // Give the output driver its moment to write the lines.
-        try await Task.sleep(for: .milliseconds(300))
-        let yellow = harness.gpio.isActive(Self.or1Yellow)
-        let green = harness.gpio.isActive(Self.or1Green)
-        let buzzer = harness.gpio.isActive(Self.or1Buzzer)
+        // In alarm every relay drops: yellow and buzzer sound through their rest contacts. The
+        // output driver writes the lines just after the state changes, so wait for them.
+        let dropped = try await eventually {
+            harness.gpio.isActive(Self.or1Yellow) == false && harness.gpio.isActive(Self.or1Green) == false
+                && harness.gpio.isActive(Self.or1Buzzer) == false
+        }
         let or2 = try await harness.system("or-2")
         try await harness.stop()
 
         #expect(faulted?.alarm.conditions.contains("insulation") == true)
         #expect(faulted?.reading?["insulation_resistance_ohms"]?.number == 30_000)
-        // In alarm every relay drops: yellow and buzzer sound through their rest contacts.
-        #expect(yellow == false)
-        #expect(green == false)
-        #expect(buzzer == false)
+        #expect(dropped, "OR 1's yellow, green and buzzer relays did not all drop")
         // The neighbouring theatre on the same bus is untouched.
         #expect(or2?.alarm.state == "normal")
     }
@@ -116,15 +114,14 @@ struct WalkingSkeletonTests {
         let harness = try await ServiceHarness(site: Self.site(), configurationYAML: Self.configuration)
         let or3 = try await harness.waitFor("or-3", seconds: 15) { $0.alarm.conditions.contains("communication") }
         let or1 = try await harness.waitFor("or-1", seconds: 10) { $0.alarm.state == "normal" }
-        try await Task.sleep(for: .milliseconds(300))
-        let or3Yellow = harness.gpio.isActive(Self.or3Yellow)
+        let or3YellowDropped = try await eventually { harness.gpio.isActive(Self.or3Yellow) == false }
         try await harness.stop()
 
         #expect(or3?.alarm.conditions.contains("communication") == true)
         #expect(or3?.stale == true)
         #expect(or3?.outputs.green == false)
         // Energised to normal: OR 3's yellow relay has dropped, its lamp lit by the rest contact.
-        #expect(or3Yellow == false)
+        #expect(or3YellowDropped)
         #expect(or1?.alarm.state == "normal")
     }
 

@@ -1,6 +1,7 @@
 import IsoWatchCore
 import IsoWatchGPIO
 import Logging
+import IsoWatchTesting
 import Testing
 
 @testable import IsoWatchService
@@ -16,15 +17,6 @@ import Testing
     }
 
     /// Waits for `condition`; the bound only keeps a broken run from hanging.
-    static func eventually(_ condition: () -> Bool) async throws -> Bool {
-        let start = ContinuousClock.now
-        while start.duration(to: .now) < .seconds(60) {
-            if condition() { return true }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return condition()
-    }
-
     @Test func test_heartbeatLineTogglesOnlyWhileTheMonitorHeartbeatIsFresh() async throws {
         let backend = SimulatedGPIOBackend(chips: [SimulatedChip()], timing: .realTime)
         let heartbeat = Heartbeat()
@@ -46,7 +38,7 @@ import Testing
                 try? await Task.sleep(for: .milliseconds(20))
             }
         }
-        #expect(try await Self.eventually { Self.edges(backend) >= 4 }, "toggles while the monitor beats")
+        #expect(try await eventually(within: 60, poll: .milliseconds(10)) { Self.edges(backend) >= 4 }, "toggles while the monitor beats")
         let levels = backend.outputChanges.filter { $0.address == Self.address && $0.kind == .changed }.map(\.active)
         #expect(zip(levels, levels.dropFirst()).allSatisfy { $0 != $1 }, "every write is an edge")
 
@@ -54,14 +46,14 @@ import Testing
         // no edge follows.
         beating.cancel()
         _ = await beating.value
-        #expect(try await Self.eventually { (heartbeat.age() ?? .zero) > maximumAge })
+        #expect(try await eventually(within: 60, poll: .milliseconds(10)) { (heartbeat.age() ?? .zero) > maximumAge })
         try await Task.sleep(for: .seconds(1))
         let frozen = Self.edges(backend)
         try await Task.sleep(for: .seconds(1))
         #expect(Self.edges(backend) == frozen, "no edge while the heartbeat is stale")
 
         #expect(
-            try await Self.eventually {
+            try await eventually(within: 60, poll: .milliseconds(10)) {
                 heartbeat.beat()
                 return Self.edges(backend) > frozen
             }, "fresh beats resume the toggling")

@@ -52,15 +52,6 @@ import FoundationNetworking
     }
 
     /// Waits for `condition`; the bound only keeps a broken run from hanging.
-    static func eventually(_ condition: () -> Bool) async throws -> Bool {
-        let start = ContinuousClock.now
-        while start.duration(to: .now) < .seconds(60) {
-            if condition() { return true }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return condition()
-    }
-
     @Test func test_watchdogRelayIsDroppedUntilTheFirstHeartbeatEdge() throws {
         var bench = try Bench(timeoutSeconds: 5)
         defer { bench.stop() }
@@ -86,7 +77,7 @@ import FoundationNetworking
         #expect(!bench.panel.watchdogTripped)
         let lastEdge = bench.panel.clockSeconds
 
-        #expect(try await Self.eventually { bench.panel.watchdogTripped }, "no edge for longer than the timeout")
+        #expect(try await eventually(within: 60, poll: .milliseconds(20)) { bench.panel.watchdogTripped }, "no edge for longer than the timeout")
         let status = try #require(bench.panel.watchdogStatus)
         #expect(status.tripped && status.toggles == 1 && (status.lastToggleAgeSeconds ?? 0) >= timeout)
         let yellow = try #require(bench.panel.line("gpiochip0:1"))
@@ -118,7 +109,7 @@ import FoundationNetworking
         var bench = try Bench(timeoutSeconds: 0.3)
         defer { bench.stop() }
         bench.toggle()
-        #expect(try await Self.eventually { bench.panel.watchdogTripped })
+        #expect(try await eventually(within: 60, poll: .milliseconds(20)) { bench.panel.watchdogTripped })
         bench.toggle()
         #expect(!bench.panel.watchdogTripped, "an edge pulls the relay in again")
         #expect(bench.panel.line("gpiochip0:1")?.effectivelyEnergised == true)
@@ -131,7 +122,7 @@ import FoundationNetworking
         defer { bench.stop() }
         bench.toggle()
         bench.panel.unregister(connection: bench.connection)
-        #expect(try await Self.eventually { bench.panel.watchdogTripped })
+        #expect(try await eventually(within: 60, poll: .milliseconds(20)) { bench.panel.watchdogTripped })
         let yellow = try #require(bench.panel.line("gpiochip0:1"))
         #expect(yellow.role == .unclaimed && yellow.active == true, "released, still at its last level")
         #expect(yellow.effectivelyEnergised == false)

@@ -8,15 +8,6 @@ import Testing
 /// simulator's theatre panel over loopback while reading a physics-driven IMD over Modbus TCP.
 @Suite struct ServiceOnPanelTests {
     /// Polls `condition` until it holds; the bound only stops a broken run from hanging.
-    static func eventually(_ condition: () -> Bool) async throws -> Bool {
-        let start = ContinuousClock.now
-        while start.duration(to: .now) < .seconds(90) {
-            if condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return condition()
-    }
-
     @Test func test_theServiceLightsThePanelGreenThenYellowWithBuzzerForAnInsulationFaultAndMuteSilencesIt() async throws {
         let isowatch = try #require(RepositoryPaths.builtProduct("isowatch"), "the isowatch product is built with the tests")
         let simulator = try TestSimulator(
@@ -63,16 +54,16 @@ import Testing
         let panel = simulator.simulator.panel
         func active(_ line: Int) -> Bool? { panel.line("gpiochip0:\(line)")?.active }
 
-        #expect(try await Self.eventually { active(0) == true }, "green after the first measurement\n\(service.transcript)")
+        #expect(try await eventually(within: 90, poll: .milliseconds(50)) { active(0) == true }, "green after the first measurement\n\(service.transcript)")
         #expect(active(1) == false && active(2) == false)
         #expect(panel.line("gpiochip0:3")?.role == .input)
 
         try PhysicsPatch(insulationResistanceOhms: 20_000).apply(to: simulator.device(unit: 1))
-        #expect(try await Self.eventually { active(1) == true && active(2) == true }, "\(service.transcript)")
+        #expect(try await eventually(within: 90, poll: .milliseconds(50)) { active(1) == true && active(2) == true }, "\(service.transcript)")
         #expect(active(0) == false, "green goes dark with the alarm")
 
         try panel.drive("gpiochip0:3", active: true)
-        #expect(try await Self.eventually { active(2) == false }, "mute silences the buzzer\n\(service.transcript)")
+        #expect(try await eventually(within: 90, poll: .milliseconds(50)) { active(2) == false }, "mute silences the buzzer\n\(service.transcript)")
         try panel.drive("gpiochip0:3", active: false)
         #expect(active(1) == true, "yellow cannot be cancelled while the fault lasts")
 
