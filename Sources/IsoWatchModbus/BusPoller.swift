@@ -206,15 +206,6 @@ public final class BusPoller: Sendable {
 
     // MARK: - The bus thread
 
-    private struct Schedule {
-        var nextDue: ContinuousClock.Instant
-        var consecutiveFailures = 0
-        /// When the current run of failures began.
-        var failingSince: ContinuousClock.Instant?
-        /// Failures since the unit's patience ran out: these set the backoff.
-        var failuresBeyondPatience = 0
-    }
-
     /// How close to its due time a poll is made at once rather than waited for.
     static let dueSlack = Duration.microseconds(200)
 
@@ -225,7 +216,8 @@ public final class BusPoller: Sendable {
         let start = clock.now
         // Spread the first polls over one interval so that many devices do not all ask at once.
         var schedules = devices.indices.map { index in
-            Schedule(nextDue: start + .seconds(devices[index].pollIntervalSeconds * Double(index) / Double(max(1, devices.count))))
+            PollSchedule(
+                firstDue: start + .seconds(devices[index].pollIntervalSeconds * Double(index) / Double(max(1, devices.count))))
         }
         var linkFailures = 0
         var linkRetryAt = start
@@ -277,9 +269,8 @@ public final class BusPoller: Sendable {
                     // A link back after failing (an adapter plugged in again, a gateway rebooted):
                     // every unit it left backing off is asked now, not at the end of its backoff.
                     if linkFailures > 0 {
-                        for other in schedules.indices where schedules[other].consecutiveFailures > 0 {
-                            schedules[other].nextDue = min(schedules[other].nextDue, clock.now)
-                        }
+                        let reconnectedAt = clock.now
+                        for other in schedules.indices { schedules[other].askNowIfFailing(reconnectedAt) }
                     }
                     linkFailures = 0
                     shared.withLock { $0.statistics.connects += 1 }
@@ -298,7 +289,7 @@ public final class BusPoller: Sendable {
 
             let device = devices[index]
             let started = clock.now
-            let result = poll(device, on: connection, knownFailing: schedules[index].consecutiveFailures > 0)
+            let result = poll(device, on: connection, knownFailing: schedules[index].isFailing)
             report(device: device, started: started, clock: clock, result: result)
             let succeeded = if case .success = result { true } else { false }
             reschedule(&schedules[index], device: device, success: succeeded, now: clock.now)
@@ -321,36 +312,12 @@ public final class BusPoller: Sendable {
         _ = wake.wait(timeout: .now() + .nanoseconds(nanoseconds))
     }
 
-    private func reschedule(_ schedule: inout Schedule, device: PolledDevice, success: Bool, now: ContinuousClock.Instant) {
+    private func reschedule(_ schedule: inout PollSchedule, device: PolledDevice, success: Bool, now: ContinuousClock.Instant) {
         if success {
-            schedule.consecutiveFailures = 0
-            schedule.failingSince = nil
-            schedule.failuresBeyondPatience = 0
-            let interval = Duration.seconds(device.pollIntervalSeconds)
-            guard interval > .zero else {
-                // Back to back (a throughput run); the configuration refuses intervals below 0.1 s.
-                schedule.nextDue = now
-                return
-            }
-            // Keep the phase; skip the slots that a slow poll has already missed, counted rather
-            // than stepped through one by one (a poll of 20 ms at a 1 µs interval is 20 000 slots).
-            let late = schedule.nextDue.duration(to: now)
-            let missed = late >= .zero ? Int((late / interval).rounded(.down)) : 0
-            schedule.nextDue += interval * (missed + 1)
-            while schedule.nextDue <= now { schedule.nextDue += interval }
+            schedule.recordSuccess(at: now, intervalSeconds: device.pollIntervalSeconds)
         } else {
-            schedule.consecutiveFailures += 1
-            let since = schedule.failingSince ?? now
-            schedule.failingSince = since
-            let failingFor = since.duration(to: now)
-            let delay: Double
-            if failingFor < .seconds(device.patienceSeconds) {
-                delay = device.pollIntervalSeconds
-            } else {
-                schedule.failuresBeyondPatience += 1
-                delay = backoff.unitDelay(interval: device.pollIntervalSeconds, afterFailures: schedule.failuresBeyondPatience)
-            }
-            schedule.nextDue = now + .seconds(delay)
+            schedule.recordFailure(
+                at: now, intervalSeconds: device.pollIntervalSeconds, patienceSeconds: device.patienceSeconds, backoff: backoff)
         }
     }
 

@@ -39,33 +39,63 @@ struct BusPollerTests {
         }
     }
 
+    /// Polls of `id` from `outcomes`, failed or not, in order.
+    static func positions(of id: String, in outcomes: [PollOutcome]) -> [Int] {
+        outcomes.indices.filter { outcomes[$0].deviceID == id }
+    }
+
+    /// A silent unit on an RS-485 line: its probes are one timeout each, the live units are
+    /// answered between any two of them, and it is asked at its interval until its patience runs
+    /// out, then ever more rarely. Gaps are counted in polls of a live unit at the same interval,
+    /// not in seconds, so a slow machine stretches both sides alike.
     @Test func test_offlineUnitOnAnRTUBusDoesNotStallTheOthers() async throws {
-        let profile = ThirdPartyServerTests.profiles["acrel-aim-m10"]!
-        let cable = try PseudoTerminalPair()
-        defer { cable.close() }
-        let server = try ThirdPartyServerTests.startServer(["--rtu", cable.first, "--baud", "19200", "--parity", "N"])
-        defer { server.stop() }
+        let bus = try SimulatedBus(.rtu, units: [1, 2])
+        defer { bus.stop() }
+        let patience = 0.6
+        let devices = [
+            SimulatedBus.device(1, interval: 0.1, timeout: 0.5, retries: 1),
+            SimulatedBus.device(2, interval: 0.1, timeout: 0.5, retries: 1),
+            // Not served: every request to it times out.
+            SimulatedBus.device(3, interval: 0.1, timeout: 0.1, retries: 1, patience: patience),
+        ]
+        func probesBeyondPatience(_ recorder: Recorder) -> Int {
+            let failures = recorder.all.filter { $0.deviceID == "unit3" }.map(\.receivedAt)
+            guard let first = failures.first else { return 0 }
+            return failures.filter { first.duration(to: $0) > .seconds(patience) }.count
+        }
+        // Backoff after patience: 0.1, 0.2, 0.4, then 0.8 s (the maximum set here), so the sixth
+        // probe beyond patience follows a wait of eight live intervals, the fifth at least four.
+        let (recorder, statistics) = try await bus.poll(
+            devices, backoff: BackoffPolicy(unitMaximumSeconds: 0.8), atMost: 30
+        ) { probesBeyondPatience($0) >= 6 }
+        #expect(probesBeyondPatience(recorder) >= 6)
 
-        let recorder = Recorder()
-        let poller = BusPoller(
-            endpoint: .rtu(.init(device: cable.second, baud: 19200, parity: .none)),
-            devices: [device(1, profile), device(2, profile), device(3, profile)],
-            onOutcome: recorder.record)
-        poller.start()
-        try await Task.sleep(for: .seconds(4))
-        await poller.stop()
-
-        // 4 s at 0.2 s is 20 slots; the dead unit may cost a few of them, never most of them.
-        #expect(recorder.successes("unit1") >= 10)
-        #expect(recorder.successes("unit2") >= 10)
+        let outcomes = recorder.all
+        #expect(recorder.failures("unit1") == [])
+        #expect(recorder.failures("unit2") == [])
         #expect(recorder.successes("unit3") == 0)
-        let deadUnitFailures = recorder.failures("unit3")
-        #expect(!deadUnitFailures.isEmpty)
-        #expect(deadUnitFailures.allSatisfy { $0 == .communication(.timeout) })
-        // Backoff: the dead unit is probed less often than the live ones are polled.
-        #expect(deadUnitFailures.count < recorder.successes("unit1"))
-        let counters = poller.statistics.devices["unit3"]
-        #expect((counters?.timeouts ?? 0) >= deadUnitFailures.count)
+        #expect(recorder.failures("unit3").allSatisfy { $0 == .communication(.timeout) })
+        let counters = try #require(statistics.devices["unit3"])
+        // Its first poll has its retry, every probe after it a single request: one timeout each.
+        #expect(counters.timeouts == counters.requests)
+        #expect(counters.requests == recorder.failures("unit3").count + 1)
+
+        let probes = Self.positions(of: "unit3", in: outcomes)
+        let firstFailure = try #require(probes.first.map { outcomes[$0].receivedAt })
+        var gaps: [(startsAfter: Duration, unit1Polls: Int)] = []
+        for (from, to) in zip(probes, probes.dropFirst()) {
+            let between = outcomes[(from + 1)..<to]
+            #expect(between.contains { $0.deviceID == "unit1" }, "unit1 not polled between two probes of unit3")
+            #expect(between.contains { $0.deviceID == "unit2" }, "unit2 not polled between two probes of unit3")
+            gaps.append((firstFailure.duration(to: outcomes[from].receivedAt), between.filter { $0.deviceID == "unit1" }.count))
+        }
+        // Probes well inside the patience follow each other at the live units' own pace...
+        let patient = gaps.filter { $0.startsAfter < .seconds(patience - 0.15) }.map(\.unit1Polls)
+        #expect(patient.count >= 2)
+        #expect(patient.allSatisfy { $0 <= 3 }, "asked less often than its interval within its patience: \(patient)")
+        // ...and the last ones, beyond it, are spaced by a backoff that has doubled several times.
+        let last = try #require(gaps.last?.unit1Polls)
+        #expect(last >= 6 && last > 2 * (patient.max() ?? 0), "no backoff after patience: \(gaps.map(\.unit1Polls))")
     }
 
     @Test func test_droppedTCPConnectionIsReportedAndComesBack() async throws {
@@ -170,28 +200,12 @@ struct VanishingSerialDeviceTests {
 @Suite(.serialized)
 struct DamagedReplyTests {
     func pollOnce(_ fault: WireFault, retries: Int) async throws -> (BusPollerTests.Recorder, DeviceCounters?) {
-        let simulator = try TestSimulator(
-            rtuUnits: [
-                UnitDescription(
-                    unit: 1, profileID: "acrel-aim-m10",
-                    state: DeviceState(values: [.insulationResistanceOhms: MeasuredValue(400_000)]), wireFault: fault)
-            ],
-            serialLine: SerialLine(baud: 19200, parity: .even))
-        defer { simulator.stop() }
-        let profile = ThirdPartyServerTests.profiles["acrel-aim-m10"]!
-        let recorder = BusPollerTests.Recorder()
-        let poller = BusPoller(
-            endpoint: .rtu(SerialSettings(device: simulator.ptyPath, baud: 19200, parity: .even)),
-            devices: [
-                PolledDevice(
-                    id: "unit1", unit: 1, blocks: profile.readBlocks(), pollIntervalSeconds: 5, timeoutSeconds: 0.3,
-                    retries: retries, decode: { image, time in try profile.decode(image, at: time) })
-            ],
-            onOutcome: recorder.record)
-        poller.start()
-        try await BusPollerTests().waitUntil(seconds: 5) { !recorder.all.isEmpty }
-        await poller.stop()
-        return (recorder, poller.statistics.devices["unit1"])
+        let bus = try SimulatedBus(.rtu, units: [1], faults: [1: fault])
+        defer { bus.stop() }
+        let (recorder, statistics) = try await bus.poll(
+            [SimulatedBus.device(1, interval: 5, timeout: 0.3, retries: retries)], atMost: 5
+        ) { !$0.all.isEmpty }
+        return (recorder, statistics.devices["unit1"])
     }
 
     @Test func test_replyWithBadCRCIsCountedAndRetried() async throws {
@@ -241,10 +255,14 @@ struct LateReplyTests {
             backoff: BackoffPolicy(unitMaximumSeconds: 0.5),
             onOutcome: recorder.record)
         poller.start()
-        try await Task.sleep(for: .seconds(4))
+        // Each late 0x0B lands after the next request is out; three of them are three chances to
+        // be taken for a neighbour's answer.
+        try await BusPollerTests().waitUntil(seconds: 30) {
+            recorder.failures("unit3").count >= 3 && recorder.successes("unit1") >= 4 && recorder.successes("unit2") >= 4
+        }
         await poller.stop()
 
-        #expect(!recorder.failures("unit3").isEmpty)
+        #expect(recorder.failures("unit3").count >= 3)
         #expect(recorder.failures("unit1") == [])
         #expect(recorder.failures("unit2") == [])
         #expect(recorder.successes("unit1") >= 4)

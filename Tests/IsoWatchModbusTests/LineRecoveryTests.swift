@@ -33,41 +33,80 @@ struct LineRecoveryTests {
         #expect(words.count == Int(block.count))
     }
 
-    /// Polls of one unit whose every request is lost, in `seconds`, with a given patience.
-    func failedPolls(patienceSeconds: Double, seconds: Double) async throws -> Int {
-        let simulator = try TestSimulator(
-            rtuUnits: [
-                UnitDescription(
-                    unit: 1, profileID: "acrel-aim-m10", state: DeviceState(values: [.insulationResistanceOhms: MeasuredValue(400_000)]),
-                    wireFault: WireFault(.noReply))
-            ],
-            serialLine: SerialLine(baud: 19200, parity: .even))
-        defer { simulator.stop() }
-        let profile = ThirdPartyServerTests.profiles["acrel-aim-m10"]!
-        let recorder = BusPollerTests.Recorder()
-        let poller = BusPoller(
-            endpoint: .rtu(SerialSettings(device: simulator.ptyPath, baud: 19200, parity: .even)),
-            devices: [
-                PolledDevice(
-                    id: "unit1", unit: 1, blocks: profile.readBlocks(), pollIntervalSeconds: 0.2, timeoutSeconds: 0.1,
-                    retries: 0, patienceSeconds: patienceSeconds, decode: { image, time in try profile.decode(image, at: time) })
-            ],
-            onOutcome: recorder.record)
-        poller.start()
-        try await Task.sleep(for: .seconds(seconds))
-        await poller.stop()
-        return recorder.failures("unit1").count
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// Whether two instants are the same to a nanosecond (durations made from decimal seconds
+    /// are not exact).
+    static func same(_ a: ContinuousClock.Instant, _ b: ContinuousClock.Instant) -> Bool {
+        abs(seconds(a.duration(to: b))) < 1e-9
+    }
+
+    /// The waits the schedule sets between the polls of a unit that fails every time, each poll
+    /// costing `timeout`, on a clock the test drives.
+    static func waitsWhileFailing(
+        interval: Double, timeout: Double, patience: Double, polls: Int, backoff: BackoffPolicy = BackoffPolicy()
+    ) -> [Double] {
+        let origin = ContinuousClock().now
+        var schedule = PollSchedule(firstDue: origin)
+        var waits: [Double] = []
+        for _ in 0..<polls {
+            let failedAt = schedule.nextDue + .seconds(timeout)
+            schedule.recordFailure(at: failedAt, intervalSeconds: interval, patienceSeconds: patience, backoff: backoff)
+            waits.append(seconds(failedAt.duration(to: schedule.nextDue)))
+        }
+        return waits
     }
 
     /// A unit is asked at its interval until its communication alarm would be due, so a few lost
     /// replies never stretch into a gap longer than the stale time; only then does it back off.
-    @Test func test_failingUnitIsAskedAtItsIntervalUntilItsPatienceRunsOut() async throws {
-        // 4 s at one poll per 0.3 s (0.2 s interval + 0.1 s timeout) is about 13 polls; backing
-        // off at once (0.2, 0.4, 0.8, 1.6 s) gives 5.
-        let patient = try await failedPolls(patienceSeconds: 10, seconds: 4)
-        let impatient = try await failedPolls(patienceSeconds: 0, seconds: 4)
-        #expect(patient >= 9)
-        #expect(impatient <= 6)
-        #expect(patient > impatient)
+    /// (`BusPollerTests.test_offlineUnitOnAnRTUBusDoesNotStallTheOthers` sees the same over a pty.)
+    @Test func test_failingUnitIsAskedAtItsIntervalUntilItsPatienceRunsOut() {
+        // One poll per 0.3 s: the first ten failures come within 2.7 s of the first, inside a
+        // patience of 2.95 s; the eleventh (3.0 s) is the first beyond it.
+        let patient = Self.waitsWhileFailing(interval: 0.2, timeout: 0.1, patience: 2.95, polls: 16)
+        #expect(patient.prefix(10).allSatisfy { abs($0 - 0.2) < 1e-9 }, "\(patient)")
+        #expect(zip(patient.dropFirst(10), [0.2, 0.4, 0.8, 1.6, 3.2, 4.0]).allSatisfy { abs($0 - $1) < 1e-9 }, "\(patient)")
+
+        // Without patience the backoff starts with the first failure.
+        let impatient = Self.waitsWhileFailing(interval: 0.2, timeout: 0.1, patience: 0, polls: 7)
+        #expect(zip(impatient, [0.2, 0.4, 0.8, 1.6, 3.2, 4.0, 4.0]).allSatisfy { abs($0 - $1) < 1e-9 }, "\(impatient)")
+
+        // A unit whose interval is longer than the backoff's ceiling is never asked less often than that.
+        let slow = Self.waitsWhileFailing(interval: 10, timeout: 0.1, patience: 0, polls: 3)
+        #expect(slow == [10, 10, 10])
+    }
+
+    @Test func test_aSuccessEndsTheBackoffAndRestartsThePatience() {
+        let origin = ContinuousClock().now
+        let backoff = BackoffPolicy()
+        var schedule = PollSchedule(firstDue: origin)
+        var now = origin
+        for _ in 0..<5 {
+            now = schedule.nextDue + .milliseconds(100)
+            schedule.recordFailure(at: now, intervalSeconds: 0.2, patienceSeconds: 0, backoff: backoff)
+        }
+        #expect(abs(Self.seconds(now.duration(to: schedule.nextDue)) - 3.2) < 1e-9)
+        now = schedule.nextDue + .milliseconds(10)
+        schedule.recordSuccess(at: now, intervalSeconds: 0.2)
+        #expect(!schedule.isFailing)
+        let phase = schedule.nextDue
+        now = phase + .milliseconds(100)
+        schedule.recordFailure(at: now, intervalSeconds: 0.2, patienceSeconds: 1, backoff: backoff)
+        #expect(Self.same(schedule.nextDue, now + .milliseconds(200)))
+    }
+
+    @Test func test_aLatePollKeepsThePhaseAndSkipsTheSlotsItMissed() {
+        let origin = ContinuousClock().now
+        var schedule = PollSchedule(firstDue: origin)
+        schedule.recordSuccess(at: origin + .milliseconds(50), intervalSeconds: 0.2)
+        #expect(Self.same(schedule.nextDue, origin + .milliseconds(200)))
+        // 0.5 s late: the slots at 0.4 and 0.6 s are gone, the next is the one at 0.8 s.
+        schedule.recordSuccess(at: origin + .milliseconds(700), intervalSeconds: 0.2)
+        #expect(Self.same(schedule.nextDue, origin + .milliseconds(800)))
+        // Back to back: due again at once.
+        schedule.recordSuccess(at: origin + .milliseconds(900), intervalSeconds: 0)
+        #expect(schedule.nextDue == origin + .milliseconds(900))
     }
 }
