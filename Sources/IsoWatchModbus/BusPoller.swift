@@ -243,7 +243,7 @@ public final class BusPoller: Sendable {
                         timeoutSeconds: write.timeoutSeconds)
                     result = .success(())
                 } catch {
-                    connection.flush()
+                    resynchronise(connection, after: error)
                     result = .failure(error)
                 }
                 write.completion(result)
