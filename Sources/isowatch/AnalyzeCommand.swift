@@ -7,10 +7,20 @@ struct AnalyzeCommand: ParsableCommand {
         commandName: "analyze",
         abstract: "Run the live insulation estimator over a recorded measuring signal (CSV).",
         discussion: """
-            FILE has the header time_s,pulse_v,current_a (extra columns are ignored), a sample \
-            rate of 200 Hz or more, and the pulse polarity in the sign of pulse_v; \
-            `isowatch-sim waveform` writes such files. Each completed half-period gives the \
-            value the live pipeline would publish at that moment.
+            FILE has the header time_s,pulse_v,current_a (extra columns in any position are \
+            ignored), a sample rate of 200 Hz or more, and the pulse polarity in the sign of \
+            pulse_v; `isowatch-sim waveform` writes such files. Each completed half-period gives \
+            the value the live pipeline would publish at that moment.
+
+            FILE is CSV as RFC 4180 defines it, which is what Python's csv module and \
+            spreadsheets write: UTF-8 with or without a byte-order mark, lines ending in CRLF \
+            or LF (mixed, and the last line may have none), fields optionally in double quotes (a quote \
+            inside is written "", and a quoted field may hold commas and line breaks). Blank \
+            lines, and spaces or tabs around a column name or a number, are ignored. Anything \
+            else (a quote that is never closed, a quote inside an unquoted field, a carriage \
+            return without a line feed, a row with a different number of fields from the \
+            header, a value that is not a finite number, times that do not increase, bytes \
+            that are not UTF-8) is refused with the line on which the record starts.
             """)
 
     @Argument(help: "The recorded signal (CSV).")
@@ -37,8 +47,12 @@ struct AnalyzeCommand: ParsableCommand {
     func run() throws {
         let samples: [PulseSample]
         do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: file))
-            samples = try PulseCSV.parse(String(decoding: data, as: UTF8.self), minimumSampleRateHertz: 200)
+            // In chunks: a long recording is tens of megabytes, and the reader keeps only samples.
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: file))
+            defer { try? handle.close() }
+            var reader = PulseCSV.Reader()
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { try reader.feed(chunk) }
+            samples = try reader.finish(minimumSampleRateHertz: 200)
         } catch let error as PulseCSVError {
             FileHandle.standardError.write(Data("isowatch analyze: \(file): \(error)\n".utf8))
             throw ExitCode.failure
