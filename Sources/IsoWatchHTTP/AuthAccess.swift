@@ -16,14 +16,17 @@ public struct WebAccess: Sendable {
     /// `acknowledge`, `test`), user name, IT system (for actions) and detail. Wired by the runtime
     /// to the durable journal; the HTTP layer knows nothing of how it is stored.
     public var journal: AccessJournal
+    /// Whether `/metrics` answers without a session (`http.metrics: open`).
+    public var openMetrics: Bool
 
     public typealias AccessJournal =
         @Sendable (_ kind: String, _ user: String, _ system: String?, _ detail: String) async throws -> Void
 
     public init(
         openRead: Bool, users: UserDirectory, sessionLifetimeSeconds: Double = 8 * 3600, tls: TLSFiles? = nil,
-        journal: @escaping AccessJournal = { _, _, _, _ in }
+        openMetrics: Bool? = nil, journal: @escaping AccessJournal = { _, _, _, _ in }
     ) {
+        self.openMetrics = openMetrics ?? openRead
         self.openRead = openRead
         self.users = users
         self.sessionLifetimeSeconds = sessionLifetimeSeconds
@@ -39,7 +42,8 @@ public struct WebAccess: Sendable {
         let users = try settings.usersFile.map(UserDirectory.load) ?? UserDirectory()
         return WebAccess(
             openRead: settings.openRead ?? (settings.usersFile == nil), users: users,
-            sessionLifetimeSeconds: settings.sessionLifetimeSeconds, tls: settings.tls, journal: journal)
+            sessionLifetimeSeconds: settings.sessionLifetimeSeconds, tls: settings.tls,
+            openMetrics: settings.metrics.map { $0 == .open }, journal: journal)
     }
 
     /// Open reading, no users: the walking skeleton's behaviour, for tools and tests that only read.
@@ -58,6 +62,10 @@ public struct IsoWatchRequestContext: RequestContext, RemoteAddressRequestContex
         remoteAddress = source.channel.remoteAddress
     }
 
+    /// Bodies this server accepts are small JSON documents; Hummingbird's default (2 MiB) would
+    /// let every client make us buffer megabytes. Sign-in has its own, smaller cap.
+    public var maxUploadSize: Int { 16 * 1024 }
+
     /// The address without the port: a browser opens a new connection (and port) at will.
     var clientAddress: String {
         remoteAddress?.ipAddress ?? "unknown"
@@ -66,15 +74,24 @@ public struct IsoWatchRequestContext: RequestContext, RemoteAddressRequestContex
 
 let sessionCookieName = "isowatch_session"
 
-/// Finds the session of each request and guards reading: unless reading is open, every
-/// `/api/v1` GET (data, history, events, the live stream) needs a signed-in user. The sign-in
-/// routes themselves, `/healthz` and the dashboard's static files stay reachable.
+/// Finds the session of each request and guards reading: unless reading is open, every `/api/`
+/// route read (data, history, events, the live stream) needs a signed-in user, and so does
+/// `/metrics` unless it is configured open. The decision is made on the route the router resolved
+/// (`endpointPath`, the registered pattern), never on the request's path text, so no spelling of a
+/// path can reach a guarded handler without the guard. The sign-in routes themselves, `/healthz`
+/// and the dashboard's static files stay reachable.
 struct SessionMiddleware: RouterMiddleware {
     typealias Context = IsoWatchRequestContext
     let sessions: SessionStore
     let openRead: Bool
+    let openMetrics: Bool
 
     static let alwaysOpen: Set<String> = ["/api/v1/login", "/api/v1/logout", "/api/v1/session"]
+
+    func needsSession(route: String) -> Bool {
+        if route == "/metrics" { return !openMetrics }
+        return !openRead && route.hasPrefix("/api/") && !Self.alwaysOpen.contains(route)
+    }
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -83,9 +100,9 @@ struct SessionMiddleware: RouterMiddleware {
         if let token = request.cookies[sessionCookieName]?.value {
             context.user = sessions.user(token: token)
         }
-        let path = request.uri.path
-        if !openRead, context.user == nil, request.method == .get || request.method == .head,
-            path.hasPrefix("/api/"), !Self.alwaysOpen.contains(path)
+        // A request no route matched has no endpoint path: it gets the router's 404 either way.
+        if context.user == nil, request.method == .get || request.method == .head,
+            let route = context.endpointPath, needsSession(route: route)
         {
             return HTTPServer.errorResponse(.unauthorized, "sign in to read (reading is not open on this server)")
         }

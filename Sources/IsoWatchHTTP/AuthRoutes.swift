@@ -1,12 +1,15 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 
 /// Sign-in, sign-out and who is signed in.
 ///
 /// - `POST /api/v1/login` `{"name", "password"}` → 200 `{"name", "role", "expires_at"}` and the
 ///   session cookie; 401 for a wrong name or password (the same answer for both); 429 with
-///   `Retry-After` after too many failures for the name or from the address.
+///   `Retry-After` after too many failures for the name or from the address; 415 unless the body
+///   is `application/json`, 413 over 1 KiB, 400 for a name the users file could not hold; 503
+///   when the password checkers are all busy.
 /// - `POST /api/v1/logout` → 204, the session ends and the cookie is cleared.
 /// - `GET /api/v1/session` → 200 `{"user": {…} or null, "open_read"}`: what the dashboard needs to
 ///   decide between showing data and asking to sign in.
@@ -14,6 +17,7 @@ struct AuthRoutes {
     let access: WebAccess
     let sessions: SessionStore
     let limiter: LoginLimiter
+    var refusals = SignInRefusals()
     let logger: Logger
 
     struct Credentials: Decodable {
@@ -75,33 +79,85 @@ struct AuthRoutes {
         }
     }
 
+    /// The largest sign-in body read: a name of at most 64 characters and a password fit many
+    /// times over, and nothing larger is ever buffered.
+    static let maximumBodyBytes = 1024
+
     private func login(_ request: Request, context: IsoWatchRequestContext) async throws -> Response {
-        let credentials: Credentials
+        // Cheap refusals first, in this order, before anything is stored, counted or logged:
+        // a JSON body (a form post cannot sign a browser in), of bounded size, with a valid name.
+        let mediaType = request.headers[.contentType]?.split(separator: ";").first?
+            .trimmingCharacters(in: .whitespaces).lowercased()
+        guard mediaType == "application/json" else {
+            return HTTPServer.errorResponse(.unsupportedMediaType, "sign-in takes Content-Type: application/json")
+        }
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > Self.maximumBodyBytes {
+            return HTTPServer.errorResponse(.contentTooLarge, "a sign-in body is at most \(Self.maximumBodyBytes) bytes")
+        }
+        let body: ByteBuffer
         do {
-            credentials = try await request.decode(as: Credentials.self, context: context)
-        } catch {
+            body = try await request.body.collect(upTo: Self.maximumBodyBytes)
+        } catch is NIOTooManyBytesError {
+            return HTTPServer.errorResponse(.contentTooLarge, "a sign-in body is at most \(Self.maximumBodyBytes) bytes")
+        }
+        guard let credentials = try? JSONDecoder().decode(Credentials.self, from: Data(body.readableBytesView)) else {
             return HTTPServer.errorResponse(.badRequest, "expected JSON {\"name\": …, \"password\": …}")
         }
+        guard UserDirectory.isValidName(credentials.name) else {
+            return HTTPServer.errorResponse(
+                .badRequest, "a user name is 1 to 64 letters, digits, '.', '_', '-' or '@'")
+        }
         let address = context.clientAddress
-        if let wait = limiter.retryAfter(user: credentials.name, address: address) {
+        let slot: ContinuousClock.Instant
+        switch limiter.reserve(user: credentials.name, address: address) {
+        case .refused(let wait, let byAddress):
             let seconds = max(1, Int(wait.components.seconds) + (wait.components.attoseconds > 0 ? 1 : 0))
-            await journal("login_refused", user: credentials.name, detail: "too many failed sign-ins; from \(address)")
+            // Refused for the address: every name from it is one stream of refusals.
+            await refused(name: byAddress ? "*" : credentials.name, address: address, reason: "too many failed sign-ins")
             var response = HTTPServer.errorResponse(.tooManyRequests, "too many failed sign-ins; try again in \(seconds) s")
             response.headers[.retryAfter] = String(seconds)
             return response
+        case .admitted(let reserved):
+            slot = reserved
         }
         let account = access.users.account(named: credentials.name)
-        guard await PasswordCheck.verify(credentials.password, hash: account?.passwordBcrypt), let account else {
-            limiter.recordFailure(user: credentials.name, address: address)
-            await journal("login_refused", user: credentials.name, detail: "wrong name or password; from \(address)")
+        guard let matches = await PasswordCheck.verify(credentials.password, hash: account?.passwordBcrypt) else {
+            limiter.abandoned(user: credentials.name, address: address, slot: slot)
+            var response = HTTPServer.errorResponse(.serviceUnavailable, "too many sign-ins at once; try again shortly")
+            response.headers[.retryAfter] = "1"
+            return response
+        }
+        guard matches, let account else {
+            await refused(name: credentials.name, address: address, reason: "wrong name or password")
             return HTTPServer.errorResponse(.unauthorized, "wrong name or password")
         }
-        limiter.recordSuccess(user: account.name)
+        limiter.succeeded(user: account.name, address: address, slot: slot)
         let (token, user) = sessions.open(name: account.name, role: account.role)
         await journal("login", user: account.name, detail: "signed in as \(account.role.rawValue) from \(address)")
         var response = HTTPServer.jsonResponse(UserDocument(user))
         response.setCookie(cookie(value: token, maxAge: Int(access.sessionLifetimeSeconds.rounded(.up))))
         return response
+    }
+
+    /// Journals a refused sign-in in aggregate (see `SignInRefusals`).
+    private func refused(name: String, address: String, reason: String) async {
+        let key = SignInRefusals.Key(name: name, address: address)
+        switch refusals.note(key) {
+        case .opened:
+            await journal("login_refused", user: name, detail: "\(reason); from \(address)")
+        case .counted(let closesAt?):
+            let routes = self
+            Task {
+                try? await Task.sleep(until: closesAt, clock: .continuous)
+                guard let summary = routes.refusals.close(key) else { return }
+                let minutes = Int((Double(routes.refusals.window.components.seconds) / 60).rounded(.up))
+                await routes.journal(
+                    "login_refused", user: name,
+                    detail: "\(summary.count) more refused sign-ins from \(address) within \(minutes) min of the first")
+            }
+        case .counted(nil):
+            break
+        }
     }
 
     private func cookie(value: String, maxAge: Int) -> Cookie {

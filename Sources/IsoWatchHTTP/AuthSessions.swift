@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import HummingbirdBcrypt
 import Synchronization
@@ -63,15 +64,26 @@ final class SessionStore: Sendable {
     }
 }
 
-/// Limits password guessing: after `maximumFailures` failed sign-ins within `window`, further
-/// attempts for that user name, or from that client address, are refused until the oldest failure
-/// leaves the window. Counting by name stops guessing one account from many machines; counting by
-/// address stops one machine trying many names.
+/// Limits password guessing: after `maximumFailuresPerUser` failed sign-ins for a name within
+/// `window`, or `maximumFailuresPerAddress` from an address, further attempts are refused until the
+/// oldest failure leaves the window. Counting by name stops guessing one account from many
+/// machines; counting by address stops one machine trying many names.
+///
+/// An attempt reserves its slot (counts as a failure) before its password is checked, in the same
+/// lock as the check: N parallel guesses then cannot all see the count below the limit. A correct
+/// password, or an attempt abandoned before checking, gives the slot back.
 final class LoginLimiter: Sendable {
     let maximumFailuresPerUser: Int
     let maximumFailuresPerAddress: Int
     let window: Duration
     private let failures = Mutex<[String: [ContinuousClock.Instant]]>([:])
+
+    enum Admission: Equatable {
+        /// May check the password; hand `slot` back to `succeeded` or `abandoned`.
+        case admitted(slot: ContinuousClock.Instant)
+        /// Over a limit; `byAddress` when the address's own limit is (also) reached.
+        case refused(retryAfter: Duration, byAddress: Bool)
+    }
 
     init(maximumFailuresPerUser: Int = 5, maximumFailuresPerAddress: Int = 20, window: Duration = .seconds(300)) {
         self.maximumFailuresPerUser = maximumFailuresPerUser
@@ -79,45 +91,105 @@ final class LoginLimiter: Sendable {
         self.window = window
     }
 
-    private func keys(user: String, address: String) -> [(String, Int)] {
-        [("user:\(user)", maximumFailuresPerUser), ("address:\(address)", maximumFailuresPerAddress)]
-    }
+    private static func userKey(_ user: String) -> String { "user:\(user)" }
+    private static func addressKey(_ address: String) -> String { "address:\(address)" }
 
-    /// How long the caller must wait before trying again, or nil if it may try now.
-    func retryAfter(user: String, address: String) -> Duration? {
+    func reserve(user: String, address: String) -> Admission {
         let now = ContinuousClock.now
         return failures.withLock { failures in
             var wait: Duration?
-            for (key, limit) in keys(user: user, address: address) {
+            var byAddress = false
+            for (key, limit) in [(Self.userKey(user), maximumFailuresPerUser), (Self.addressKey(address), maximumFailuresPerAddress)] {
                 let recent = (failures[key] ?? []).filter { now - $0 < window }
                 failures[key] = recent.isEmpty ? nil : recent
                 if recent.count >= limit {
-                    let free = recent[recent.count - limit] + window - now
-                    wait = max(wait ?? .zero, free)
+                    wait = max(wait ?? .zero, recent[recent.count - limit] + window - now)
+                    if key.hasPrefix("address:") { byAddress = true }
                 }
             }
-            return wait
-        }
-    }
-
-    func recordFailure(user: String, address: String) {
-        let now = ContinuousClock.now
-        failures.withLock { failures in
-            for (key, _) in keys(user: user, address: address) {
-                failures[key, default: []].append(now)
-            }
+            if let wait { return .refused(retryAfter: wait, byAddress: byAddress) }
+            failures[Self.userKey(user), default: []].append(now)
+            failures[Self.addressKey(address), default: []].append(now)
             // Guesses at made-up names from many addresses must not grow the table without end:
             // once it is large, entries whose failures have all left the window go.
             if failures.count > 10_000 {
                 failures = failures.filter { entry in entry.value.contains { now - $0 < window } }
             }
+            return .admitted(slot: now)
         }
     }
 
-    /// A correct password clears the user's count (not the address's: a guesser who also knows
-    /// one password must not reset their allowance with it).
-    func recordSuccess(user: String) {
-        _ = failures.withLock { $0.removeValue(forKey: "user:\(user)") }
+    /// A correct password clears the user's count (not the address's earlier failures: a guesser
+    /// who also knows one password must not reset their allowance with it).
+    func succeeded(user: String, address: String, slot: ContinuousClock.Instant) {
+        failures.withLock { failures in
+            failures[Self.userKey(user)] = nil
+            Self.remove(slot, Self.addressKey(address), &failures)
+        }
+    }
+
+    /// The attempt never reached the password check (the workers were busy): it costs nothing.
+    func abandoned(user: String, address: String, slot: ContinuousClock.Instant) {
+        failures.withLock { failures in
+            Self.remove(slot, Self.userKey(user), &failures)
+            Self.remove(slot, Self.addressKey(address), &failures)
+        }
+    }
+
+    private static func remove(_ slot: ContinuousClock.Instant, _ key: String, _ failures: inout [String: [ContinuousClock.Instant]]) {
+        guard var list = failures[key], let index = list.firstIndex(of: slot) else { return }
+        list.remove(at: index)
+        failures[key] = list.isEmpty ? nil : list
+    }
+}
+
+/// A fixed number of threads that run bcrypt, fed from a queue with a cap. bcrypt is deliberately
+/// slow (a quarter second at cost 12) and must never run on the cooperative pool that serves the
+/// live stream and the alarm path; one thread per request would let a client start as many as it
+/// likes. Beyond the cap a sign-in is answered 503 at once.
+final class BcryptWorkers: Sendable {
+    /// For the whole process: two threads whatever the number of servers (tests start many).
+    static let shared = BcryptWorkers(threads: 2, queueCapacity: 16)
+
+    let threads: Int
+    let queueCapacity: Int
+    private struct State {
+        var jobs: [@Sendable () -> Void] = []
+        var started = false
+    }
+    private let state = Mutex(State())
+    private let available = DispatchSemaphore(value: 0)
+
+    init(threads: Int, queueCapacity: Int) {
+        self.threads = threads
+        self.queueCapacity = queueCapacity
+    }
+
+    /// Queues `job`; false (and the job is dropped) when `queueCapacity` jobs already wait.
+    func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
+        let (accepted, start) = state.withLock { state -> (Bool, Bool) in
+            guard state.jobs.count < queueCapacity else { return (false, false) }
+            state.jobs.append(job)
+            defer { state.started = true }
+            return (true, !state.started)
+        }
+        if start {
+            for index in 0..<threads {
+                let thread = Thread { [self] in work() }
+                thread.name = "isowatch-bcrypt-\(index)"
+                thread.start()
+            }
+        }
+        if accepted { available.signal() }
+        return accepted
+    }
+
+    private func work() {
+        while true {
+            available.wait()
+            let job = state.withLock { $0.jobs.isEmpty ? nil : $0.jobs.removeFirst() }
+            job?()
+        }
     }
 }
 
@@ -126,17 +198,15 @@ enum PasswordCheck {
     /// takes as long to refuse as a wrong password.
     static let decoy = Bcrypt.hash("isowatch-decoy-\(UInt64.random(in: 0...UInt64.max))", cost: UserDirectory.defaultCost)
 
-    /// bcrypt is deliberately slow (a quarter second at cost 12): it runs on a thread of its own,
-    /// never on the cooperative pool that serves the live stream and the alarm path.
-    /// With no hash (an unknown name) the decoy is checked and the answer is false.
-    static func verify(_ password: String, hash: String?) async -> Bool {
+    /// Checks on one of `workers`' threads. With no hash (an unknown name) the decoy is checked and
+    /// the answer is false. nil: the workers' queue is full and nothing was checked.
+    static func verify(_ password: String, hash: String?, workers: BcryptWorkers = .shared) async -> Bool? {
         await withCheckedContinuation { continuation in
-            let thread = Thread {
+            let accepted = workers.submit {
                 let matches = Bcrypt.verify(password, hash: hash ?? decoy)
                 continuation.resume(returning: matches && hash != nil)
             }
-            thread.name = "isowatch-bcrypt"
-            thread.start()
+            if !accepted { continuation.resume(returning: nil) }
         }
     }
 }

@@ -39,11 +39,12 @@ public enum HTTPServer {
         state: any LiveStateProvider, logger: Logger, access: WebAccess = .openReadOnly, history: HistoryRoutes? = nil
     ) -> Router<Context> {
         let router = Router(context: Context.self)
-        history?.registerOpen(on: router)
-        // First, so that it guards every route registered after it (reading needs a session
-        // unless reading is open).
+        // Middleware guards only the routes registered after it: these two come before every route.
+        router.add(middleware: RequestHygieneMiddleware(scheme: access.tls == nil ? "http" : "https"))
         let sessions = SessionStore(lifetime: .milliseconds(Int64(access.sessionLifetimeSeconds * 1000)))
-        router.add(middleware: SessionMiddleware(sessions: sessions, openRead: access.openRead))
+        router.add(
+            middleware: SessionMiddleware(sessions: sessions, openRead: access.openRead, openMetrics: access.openMetrics))
+        history?.registerMetrics(on: router)
         AuthRoutes(access: access, sessions: sessions, limiter: LoginLimiter(), logger: logger).register(on: router)
         ActionsRoutes(state: state, access: access, logger: logger).register(on: router)
         LiveRoutes(state: state).register(on: router)

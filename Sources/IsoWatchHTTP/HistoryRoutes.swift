@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import IsoWatchCore
 import IsoWatchStore
@@ -21,6 +22,12 @@ public struct HistoryRoutes: Sendable {
     static let rawSpanLimitSeconds: Double = 6 * 3600
     /// A bucketed answer has at most about this many points.
     static let targetPoints = 2000.0
+    /// A raw answer has at most this many points; the rest is the next page (`next_from`). Six
+    /// hours at a 0.1 s poll would otherwise be 216,000 points built and encoded in memory.
+    static let maximumRawPoints = 10_000
+    /// The most journal entries or alarms one request returns, whatever `limit` asks for (larger
+    /// limits are accepted, as before, and clamped); page with `before`.
+    static let maximumListItems = 1000
 
     public init(store: HistoryStore?, metrics: (@Sendable () async -> String)?, siteName: String = "") {
         self.store = store
@@ -28,9 +35,9 @@ public struct HistoryRoutes: Sendable {
         self.siteName = siteName
     }
 
-    /// Routes that need no session: Prometheus scrapes without signing in (turn them off with
-    /// `metrics: {enabled: false}`).
-    public func registerOpen(on router: Router<HTTPServer.Context>) {
+    /// `/metrics`: open to a scraper that cannot sign in only where `http.metrics: open` says so
+    /// (the session guard decides); turn it off with `metrics: {enabled: false}`.
+    public func registerMetrics(on router: Router<HTTPServer.Context>) {
         guard let metrics else { return }
         router.get("/metrics") { _, _ -> Response in
             Response(
@@ -44,9 +51,10 @@ public struct HistoryRoutes: Sendable {
         router.get("/api/v1/systems/{id}/readings") { request, context -> Response in
             try await routes.withSystem(request, context, state) { store, system, query in
                 let (from, to) = try query.range(defaultSeconds: 3600)
-                let history = try await store.history(
-                    system: system.id, from: from, to: to, bucketSeconds: routes.bucketSeconds(from: from, to: to, store: store))
-                return HTTPServer.jsonResponse(HistoryDocument(history))
+                let (history, nextFrom) = try await routes.page(store, system.id, from, to)
+                var response = HTTPServer.jsonResponse(HistoryDocument(history, nextFrom: nextFrom))
+                routes.markNextPage(&response, nextFrom)
+                return response
             }
         }
         router.get("/api/v1/systems/{id}/history") { request, context -> Response in
@@ -68,13 +76,14 @@ public struct HistoryRoutes: Sendable {
         router.get("/api/v1/systems/{id}/readings.csv") { request, context -> Response in
             try await routes.withSystem(request, context, state) { store, system, query in
                 let (from, to) = try query.range(defaultSeconds: 86400)
-                let history = try await store.history(
-                    system: system.id, from: from, to: to, bucketSeconds: routes.bucketSeconds(from: from, to: to, store: store))
+                let (history, nextFrom) = try await routes.page(store, system.id, from, to)
                 let name = "\(system.id)-\(Int(from.timeIntervalSince1970))-\(Int(to.timeIntervalSince1970)).csv"
-                return Response(
+                var response = Response(
                     status: .ok,
                     headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"\(name)\""],
                     body: ResponseBody(byteBuffer: ByteBuffer(string: HistoryExport.csv(history))))
+                routes.markNextPage(&response, nextFrom)
+                return response
             }
         }
         router.get("/api/v1/systems/{id}/report") { request, context -> Response in
@@ -84,17 +93,30 @@ public struct HistoryRoutes: Sendable {
                     store: store, site: routes.siteName, system: system.id, name: system.name, location: system.location,
                     from: from, to: to)
                 return Response(
-                    status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                    status: .ok,
+                    headers: [
+                        .contentType: "text/html; charset=utf-8",
+                        // The report is one static page with its own <style> block and no script.
+                        .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+                    ],
                     body: ResponseBody(byteBuffer: ByteBuffer(string: report.html())))
             }
         }
         router.get("/api/v1/events") { request, _ -> Response in
             try await routes.withStore(request) { store, query in
                 let (from, to) = try query.optionalRange()
-                let limit = try query.integer("limit", in: 1...10_000) ?? 100
+                let limit = min(try query.integer("limit", in: 1...10_000) ?? 100, Self.maximumListItems)
+                let before = try query.integer("before", in: 1...Int.max).map(Int64.init)
                 let events = try await store.events(
-                    JournalQuery(system: query.text("system"), from: from, to: to, kindPrefix: query.text("kind"), limit: limit))
-                return HTTPServer.jsonResponse(events)
+                    JournalQuery(
+                        system: query.text("system"), from: from, to: to, kindPrefix: query.text("kind"), limit: limit,
+                        afterID: before))
+                var response = HTTPServer.jsonResponse(events)
+                if events.count == limit, let last = events.last {
+                    // A full page: there may be more, older than the last entry.
+                    response.headers[HTTPField.Name("X-Next-Before")!] = String(last.id)
+                }
+                return response
             }
         }
         router.get("/api/v1/alarms") { request, _ -> Response in
@@ -107,12 +129,36 @@ public struct HistoryRoutes: Sendable {
                     }
                     active = value
                 }
-                let limit = try query.integer("limit", in: 1...10_000) ?? 1000
+                let limit = min(try query.integer("limit", in: 1...10_000) ?? 1000, Self.maximumListItems)
                 let alarms = try await store.alarms(
                     AlarmQuery(system: query.text("system"), active: active, from: from, to: to, limit: limit))
                 return HTTPServer.jsonResponse(alarms)
             }
         }
+    }
+
+    /// One page of readings: raw answers stop after `maximumRawPoints`, and the time of the first
+    /// point left out is where the next page starts.
+    func page(_ store: HistoryStore, _ system: String, _ from: Date, _ to: Date) async throws -> (History, Date?) {
+        var history = try await store.history(
+            system: system, from: from, to: to, bucketSeconds: bucketSeconds(from: from, to: to, store: store),
+            rawLimit: Self.maximumRawPoints + 1)
+        guard history.bucketSeconds == 0, history.points.count > Self.maximumRawPoints else { return (history, nil) }
+        let nextFrom = history.points[Self.maximumRawPoints].time
+        history.points.removeLast(history.points.count - Self.maximumRawPoints)
+        return (history, nextFrom)
+    }
+
+    func markNextPage(_ response: inout Response, _ nextFrom: Date?) {
+        guard let nextFrom else { return }
+        response.headers[HTTPField.Name("X-Next-From")!] = Self.cursorText(nextFrom)
+    }
+
+    /// Milliseconds: a cursor rounded to the second would step back onto points already sent.
+    static func cursorText(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
     }
 
     func bucketSeconds(from: Date, to: Date, store: HistoryStore) -> Int {
@@ -231,9 +277,12 @@ struct Query {
 /// `{"min", "mean", "max"}` per quantity and the number of samples.
 struct HistoryDocument: Encodable {
     let history: History
+    /// Set when the answer stopped at the raw-point cap: ask again with `from` set to this.
+    let nextFrom: Date?
 
-    init(_ history: History) {
+    init(_ history: History, nextFrom: Date? = nil) {
         self.history = history
+        self.nextFrom = nextFrom
     }
 
     private struct Key: CodingKey {
@@ -275,5 +324,7 @@ struct HistoryDocument: Encodable {
         try container.encode(history.to, forKey: Key("to"))
         try container.encode(history.bucketSeconds, forKey: Key("bucket_seconds"))
         try container.encode(history.points.map { Point(point: $0, raw: history.bucketSeconds == 0) }, forKey: Key("points"))
+        try container.encodeIfPresent(nextFrom.map(HistoryRoutes.cursorText), forKey: Key("next_from"))
     }
 }
+

@@ -57,18 +57,46 @@ public struct JournaldLogHandler: LogHandler {
             merged.merge(explicit) { _, new in new }
         }
         let prefix = "<\(Self.syslogPriority(event.level))>"
-        var text = "\(label): \(event.message)"
+        // The message is the program's own text, which may span lines on purpose; metadata carries
+        // what clients supply (names, paths, addresses), where a newline would forge a line.
+        var text = "\(label): \(Self.escapingControlCharacters("\(event.message)", keepingNewlines: true))"
         if let error = event.error {
             merged["error"] = "\(error)"
         }
         if !merged.isEmpty {
-            text += " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            text += " " + merged.sorted { $0.key < $1.key }.map {
+                "\(Self.escapingControlCharacters($0.key))=\(Self.escapingControlCharacters("\($0.value)"))"
+            }.joined(separator: " ")
         }
         var line = ""
         for part in text.split(separator: "\n", omittingEmptySubsequences: false) {
             line += prefix + part + "\n"
         }
         Self.writeFully(fileDescriptor, Array(line.utf8))
+    }
+
+    /// Control characters (C0, DEL, C1, and the line and paragraph separators) as `\\u{…}`, and a
+    /// backslash doubled so that an escape in the input cannot pass for one of ours. A terminal
+    /// escape sequence or a carriage return cannot then rewrite what `journalctl` shows, and a
+    /// newline cannot start a line that looks like another message.
+    public static func escapingControlCharacters(_ text: String, keepingNewlines: Bool = false) -> String {
+        guard text.unicodeScalars.contains(where: { needsEscape($0, keepingNewlines) || $0 == "\\" }) else { return text }
+        var escaped = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if scalar == "\\" {
+                escaped.append(contentsOf: "\\\\".unicodeScalars)
+            } else if needsEscape(scalar, keepingNewlines) {
+                escaped.append(contentsOf: "\\u{\(String(scalar.value, radix: 16))}".unicodeScalars)
+            } else {
+                escaped.append(scalar)
+            }
+        }
+        return String(escaped)
+    }
+
+    private static func needsEscape(_ scalar: Unicode.Scalar, _ keepingNewlines: Bool) -> Bool {
+        if keepingNewlines && scalar == "\n" { return false }
+        return scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
     }
 
     private static func writeFully(_ fileDescriptor: Int32, _ bytes: [UInt8]) {

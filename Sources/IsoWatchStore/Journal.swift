@@ -48,11 +48,15 @@ public struct JournalQuery: Sendable, Equatable {
     public var kindPrefix: String?
     public var limit: Int
     public var newestFirst: Bool
+    /// Only entries past this id in the query's order (smaller ids when newest first): the cursor
+    /// of the next page is the last id of this one.
+    public var afterID: Int64?
 
     public init(
         system: String? = nil, from: Date? = nil, to: Date? = nil, kindPrefix: String? = nil, limit: Int = 1000,
-        newestFirst: Bool = true
+        newestFirst: Bool = true, afterID: Int64? = nil
     ) {
+        self.afterID = afterID
         self.system = system
         self.from = from
         self.to = to
@@ -117,6 +121,10 @@ extension HistoryStore {
         if let prefix = query.kindPrefix {
             conditions.append("substr(kind, 1, ?) = ?")
             arguments += [prefix.count, prefix]
+        }
+        if let afterID = query.afterID {
+            conditions.append(query.newestFirst ? "id < ?" : "id > ?")
+            arguments += [afterID]
         }
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let order = query.newestFirst ? "DESC" : "ASC"

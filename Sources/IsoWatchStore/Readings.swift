@@ -123,18 +123,23 @@ extension HistoryStore {
         try pool.read { db in try Self.history(system: system, from: from, to: to, bucketSeconds: bucketSeconds, db) }
     }
 
-    public func history(system: String, from: Date, to: Date, bucketSeconds: Int) async throws -> History {
-        try await pool.read { db in try Self.history(system: system, from: from, to: to, bucketSeconds: bucketSeconds, db) }
+    /// `rawLimit` caps the points of a raw (unbucketed) answer, oldest first.
+    public func history(system: String, from: Date, to: Date, bucketSeconds: Int, rawLimit: Int? = nil) async throws -> History {
+        try await pool.read { db in
+            try Self.history(system: system, from: from, to: to, bucketSeconds: bucketSeconds, rawLimit: rawLimit, db)
+        }
     }
 
-    static func history(system: String, from: Date, to: Date, bucketSeconds: Int, _ db: Database) throws -> History {
+    static func history(
+        system: String, from: Date, to: Date, bucketSeconds: Int, rawLimit: Int? = nil, _ db: Database
+    ) throws -> History {
         var history = History(system: system, from: from, to: to, bucketSeconds: bucketSeconds, points: [])
         guard let id = try existingSystemID(system, db) else { return history }
         let range: StatementArguments = [id, milliseconds(from), milliseconds(to)]
         if bucketSeconds <= 0 {
             let rows = try Row.fetchCursor(
-                db, sql: "SELECT * FROM reading WHERE system_id = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms",
-                arguments: range)
+                db, sql: "SELECT * FROM reading WHERE system_id = ? AND time_ms >= ? AND time_ms < ? ORDER BY time_ms LIMIT ?",
+                arguments: range + [rawLimit ?? -1])
             while let row = try rows.next() {
                 var statistics: [Quantity: QuantityStatistics] = [:]
                 for quantity in quantities {

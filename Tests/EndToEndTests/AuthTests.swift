@@ -26,9 +26,10 @@ struct WebClient {
         }
     }
 
-    init(port: Int, scheme: String = "http") {
+    init(port: Int, scheme: String = "http", maximumConnections: Int? = nil) {
         base = "\(scheme)://127.0.0.1:\(port)"
         let configuration = URLSessionConfiguration.ephemeral
+        if let maximumConnections { configuration.httpMaximumConnectionsPerHost = maximumConnections }
         configuration.httpShouldSetCookies = false
         configuration.httpCookieAcceptPolicy = .never
         session = URLSession(configuration: configuration)

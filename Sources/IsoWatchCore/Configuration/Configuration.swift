@@ -50,10 +50,13 @@ public struct HTTPSettings: Sendable, Equatable {
     /// The users file (`isowatch user add`); absolute. Without one nobody can sign in.
     public var usersFile: URL?
     public var sessionLifetimeSeconds: Double
+    /// Who may read `/metrics`. Unset: the same as the API (open exactly when reading is open), so
+    /// that a server that asks for a sign-in to read does not hand its state to anyone who asks.
+    public var metrics: MetricsAccess?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, tls: TLSFiles? = nil, openRead: Bool? = nil,
-        usersFile: URL? = nil, sessionLifetimeSeconds: Double = 8 * 3600
+        usersFile: URL? = nil, sessionLifetimeSeconds: Double = 8 * 3600, metrics: MetricsAccess? = nil
     ) {
         self.host = host
         self.port = port
@@ -61,7 +64,14 @@ public struct HTTPSettings: Sendable, Equatable {
         self.openRead = openRead
         self.usersFile = usersFile
         self.sessionLifetimeSeconds = sessionLifetimeSeconds
+        self.metrics = metrics
     }
+}
+
+/// `http.metrics`: whether a Prometheus scraper (which cannot sign in) may read `/metrics`.
+public enum MetricsAccess: String, CaseIterable, Sendable, Equatable {
+    case open
+    case signedIn = "signed_in"
 }
 
 public struct TLSFiles: Sendable, Equatable {

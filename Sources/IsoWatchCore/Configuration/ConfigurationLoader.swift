@@ -131,7 +131,7 @@ private struct ConfigurationParser {
     func httpSettings(_ value: YAMLValue) -> HTTPSettings {
         guard
             let mapping = value.mapping(allowedKeys: [
-                "listen", "tls", "open_read", "users_file", "session_lifetime_seconds",
+                "listen", "tls", "open_read", "users_file", "session_lifetime_seconds", "metrics",
             ])
         else { return HTTPSettings() }
         var settings = HTTPSettings()
@@ -158,6 +158,13 @@ private struct ConfigurationParser {
         if let users = mapping["users_file"] { settings.usersFile = path(users) }
         if let lifetime = mapping["session_lifetime_seconds"]?.number(in: 1...604_800, unit: "s") {
             settings.sessionLifetimeSeconds = lifetime
+        }
+        if let metrics = mapping["metrics"], let text = metrics.string() {
+            if let access = MetricsAccess(rawValue: text) {
+                settings.metrics = access
+            } else {
+                metrics.report("must be open or signed_in, got '\(text)'")
+            }
         }
         return settings
     }
