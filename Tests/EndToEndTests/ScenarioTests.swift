@@ -13,8 +13,10 @@ import Testing
 /// time (1 s insulation response, 5 s overload response, 5 s release delays). Rather than
 /// shrinking those delays in the generated configuration, physics time stands still at every
 /// checkpoint and panel press until the service has answered, so a scenario's `by` times are the
-/// physical ones and a slow machine only makes the run longer, never wrong.
-@Suite(.serialized)
+/// physical ones and a slow machine only makes the run longer, never wrong. For the same reason,
+/// and because each scenario owns its simulator, service and GPIO chip on ephemeral ports, the
+/// scenarios may run side by side (scripts/test-shards runs three at once).
+@Suite
 struct ScenarioTests {
     static let library = ScenarioFile.library(directory: RepositoryPaths.root.appending(path: "simulator/scenarios"))
 
