@@ -1,3 +1,5 @@
+import IsoWatchCore
+
 /// How long a condition must persist before it is raised, and how long its release must persist
 /// before it is cleared.
 public struct ConditionDelays: Sendable, Equatable {
@@ -116,6 +118,12 @@ public struct AlarmSettings: Sendable, Equatable {
     public var reAlarmInterval: Duration?
     /// How long the test button lights the yellow lamp and sounds the buzzer.
     public var testDuration: Duration
+    /// After a test ends, the next may start only this much later, so that tests cannot be
+    /// chained into a permanent one.
+    public var testRestInterval: Duration
+    /// The quantities besides insulation that this system monitors; each must have a valid
+    /// value at least every `staleAfter`. Empty: insulation only.
+    public var monitored: Set<MonitoredQuantity>
     /// A device self-test (`.deviceTestStarted`) without a result by then has failed; until
     /// then the stale timer waits for it.
     public var deviceTestTimeout: Duration
@@ -134,8 +142,12 @@ public struct AlarmSettings: Sendable, Equatable {
         reAlarmInterval: Duration? = .seconds(15 * 60),
         testDuration: Duration = .seconds(5),
         maximumOldAlarms: Int = 100,
-        deviceTestTimeout: Duration = .seconds(60)
+        deviceTestTimeout: Duration = .seconds(60),
+        testRestInterval: Duration = .seconds(30),
+        monitored: Set<MonitoredQuantity> = []
     ) {
+        self.testRestInterval = testRestInterval
+        self.monitored = monitored
         self.deviceTestTimeout = deviceTestTimeout
         self.insulation = insulation
         self.insulationPrewarning = insulationPrewarning
@@ -216,6 +228,7 @@ public struct AlarmSettings: Sendable, Equatable {
         if staleAfter <= .zero { problems.append("stale time must be positive") }
         if let reAlarmInterval, reAlarmInterval <= .zero { problems.append("re-alarm time must be positive") }
         if testDuration <= .zero { problems.append("test duration must be positive") }
+        if testRestInterval < .zero { problems.append("the rest interval between tests must not be negative") }
         if deviceTestTimeout <= .zero { problems.append("device self-test timeout must be positive") }
         if maximumOldAlarms < 1 { problems.append("at least one old alarm must be kept") }
         return problems
@@ -227,4 +240,64 @@ public struct InvalidAlarmSettings: Error, Sendable, Equatable, CustomStringConv
     public var problems: [String]
 
     public var description: String { "invalid alarm settings: " + problems.joined(separator: "; ") }
+}
+
+/// A monitoring function besides insulation that a system can have a sensor for.
+public enum MonitoredQuantity: String, Sendable, CaseIterable, Hashable, Codable {
+    /// The transformer's load, as `load_percent` or from `load_current_amperes`.
+    case load
+    /// The winding temperature, as `winding_temperature_celsius` or a PTC chain's resistance.
+    case windingTemperature = "winding_temperature"
+
+    /// The quantities that carry this function, in the order they are preferred.
+    public var quantities: [Quantity] {
+        switch self {
+        case .load: [.loadPercent, .loadCurrentAmperes]
+        case .windingTemperature: [.windingTemperatureCelsius, .temperatureSensorOhms]
+        }
+    }
+
+    /// For details and logs.
+    public var quantityName: String { quantities.map(\.rawValue).joined(separator: "/") }
+}
+
+/// Why a test request is refused.
+public enum TestRefusal: Sendable, Equatable {
+    /// A lamp test is running until then (monotonic); a press does not extend it.
+    case running(until: Duration)
+    /// The device is testing itself until at the latest then.
+    case deviceTestRunning(until: Duration)
+    /// The last test ended less than the rest interval ago; a test may start from then.
+    case tooSoon(allowedFrom: Duration)
+
+    /// The earliest monotonic instant at which a request could succeed.
+    public var retryAt: Duration {
+        switch self {
+        case .running(let until), .deviceTestRunning(let until): until
+        case .tooSoon(let allowedFrom): allowedFrom
+        }
+    }
+}
+
+/// What one reading says about a monitored function.
+enum FunctionValidity {
+    case valid
+    /// The device published the quantity but marked it as no value (a sensor open or shorted).
+    case invalid
+    /// The reading does not carry the quantity at all.
+    case absent
+}
+
+extension AlarmSettings {
+    func validity(of function: MonitoredQuantity, in reading: DecodedReading) -> FunctionValidity {
+        var present: [MeasuredValue] = []
+        switch function {
+        case .load:
+            if let load = loadPercent(in: reading) { present.append(load) }
+        case .windingTemperature:
+            present = function.quantities.compactMap { reading[$0] }
+        }
+        if present.contains(where: { $0.validity != .invalid && $0.value.isFinite }) { return .valid }
+        return present.isEmpty ? .absent : .invalid
+    }
 }

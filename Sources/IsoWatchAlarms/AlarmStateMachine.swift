@@ -18,8 +18,16 @@ import IsoWatchCore
 /// - A cleared, unacknowledged episode stays as an old alarm: shown in `outputs.oldAlarms`, but it
 ///   lights no lamp and does not hold green off. The start-up condition is journaled only.
 /// - A test lights yellow, sounds the buzzer and drives the common alarm for its duration but
-///   raises no condition and no episode, and insulation verdicts during it are ignored because
-///   an IMD's self-test simulates an insulation fault.
+///   raises no condition and no episode. It changes nothing in the measurement, so readings are
+///   judged during it as at any other time: a real fault raises its condition while the test
+///   runs. Only the device's own self-test (which simulates an insulation fault) gates that
+///   device's insulation verdicts, and only until its result or its timeout.
+/// - A test request while a test runs, or sooner than `testRestInterval` after the last one
+///   ended, is refused (`testRefusal(at:)`): repeated presses can neither extend a test nor keep
+///   the system in one.
+/// - Every quantity in `settings.monitored` must have a valid value at least every `staleAfter`:
+///   a winding-temperature sensor that reads open or shorted raises `temperature_sensor`, any
+///   other gap `stale_data`, whose detail names the quantity.
 public struct AlarmStateMachine: Sendable {
     public let settings: AlarmSettings
     /// What the caller performs once, right after `init`: the start-up outputs (in alarm), the
@@ -40,9 +48,16 @@ public struct AlarmStateMachine: Sendable {
     /// when it times out.
     private var deviceTestEndsAt: Duration?
     private var deviceTesting: Bool { deviceTestEndsAt != nil }
-    /// A test (the panel's lamp test or the device's self-test) makes the IMD's insulation
-    /// verdicts meaningless while it runs, so none counts as fresh and the stale timer waits.
-    private var insulationUnderTest: Bool { test != nil || deviceTesting }
+    /// Only the device's self-test makes its insulation verdicts meaningless (it simulates a
+    /// fault); the lamp test lights lamps and changes nothing in what the device measures.
+    private var insulationUnderTest: Bool { deviceTesting }
+    /// When the last lamp test or device self-test ended, for the rest interval between tests.
+    private var lastTestEnded: Duration?
+    /// The last instant each monitored quantity other than insulation had a valid value.
+    private var lastValid: [MonitoredQuantity: Duration] = [:]
+    /// The monitored quantities whose latest reading carried them as invalid: a sensor the
+    /// device reports but cannot read (open or shorted), as opposed to no value at all.
+    private var readsInvalid: Set<MonitoredQuantity> = []
     private var lastFreshInsulation: Duration
     private var hasSeenFreshInsulation = false
     private var lastUpdateCounter: UInt32?
@@ -65,6 +80,7 @@ public struct AlarmStateMachine: Sendable {
         self.settings = settings
         self.now = now
         self.lastFreshInsulation = now.monotonic
+        self.lastValid = Dictionary(uniqueKeysWithValues: settings.monitored.map { ($0, now.monotonic) })
         self.trackers = Dictionary(uniqueKeysWithValues: AlarmCondition.allCases.map { ($0, ConditionTracker()) })
         self.announced = AlarmOutputs(green: false, yellow: false, buzzer: false, commonAlarm: false, indicators: [])
 
@@ -104,6 +120,30 @@ public struct AlarmStateMachine: Sendable {
 
     public var testInProgress: Bool { test != nil }
 
+    /// Why a test may not start at `time`, or nil when it may.
+    public func testRefusal(at time: AlarmTime) -> TestRefusal? {
+        if let test { return .running(until: test.endsAt) }
+        if let deviceTestEndsAt { return .deviceTestRunning(until: deviceTestEndsAt) }
+        if let lastTestEnded, time.monotonic < lastTestEnded + settings.testRestInterval {
+            return .tooSoon(allowedFrom: lastTestEnded + settings.testRestInterval)
+        }
+        return nil
+    }
+
+    /// Monitored quantities with no valid value for the stale time as of `instant`.
+    private func lostQuantities(at instant: Duration) -> Set<MonitoredQuantity> {
+        Set(lastValid.filter { instant - $0.value >= settings.staleAfter }.keys)
+    }
+
+    /// What the lost quantities say about `temperature_sensor` (a sensor that reads but is open
+    /// or shorted) and `stale_data` (no value at all), with a detail naming them.
+    private func lostFunctionEvidence(at instant: Duration) -> (sensor: Bool, stale: [MonitoredQuantity]) {
+        let lost = lostQuantities(at: instant)
+        let sensor = lost.contains(.windingTemperature) && readsInvalid.contains(.windingTemperature)
+        let stale = lost.filter { !($0 == .windingTemperature && sensor) }.sorted { $0.rawValue < $1.rawValue }
+        return (sensor, stale)
+    }
+
     /// The device is testing itself: its insulation verdicts are ignored and the stale timer waits.
     public var deviceTestInProgress: Bool { deviceTesting }
 
@@ -115,6 +155,9 @@ public struct AlarmStateMachine: Sendable {
         }
         if !insulationUnderTest, let stale = trackers[.staleData], !stale.isActive, stale.pendingSince == nil {
             candidates.append(lastFreshInsulation + settings.staleAfter)
+        }
+        for (quantity, since) in lastValid where !lostQuantities(at: now.monotonic).contains(quantity) {
+            candidates.append(since + settings.staleAfter)
         }
         if let test { candidates.append(test.endsAt) }
         if let deviceTestEndsAt { candidates.append(deviceTestEndsAt) }
@@ -162,7 +205,22 @@ public struct AlarmStateMachine: Sendable {
                 reading, isNewMeasurement: isNew, insulationUnderTest: insulationUnderTest,
                 judgedByValueBefore: judgedByValue)
             judgedByValue.formUnion(assessment.judgedByValue)
-            for (condition, observation) in assessment.observations.sorted(by: { $0.key < $1.key }) {
+            for quantity in settings.monitored {
+                switch settings.validity(of: quantity, in: reading) {
+                case .valid:
+                    lastValid[quantity] = stamp.monotonic
+                    readsInvalid.remove(quantity)
+                case .invalid: readsInvalid.insert(quantity)
+                case .absent: readsInvalid.remove(quantity)
+                }
+            }
+            var observations = assessment.observations
+            // The device's flag and a sensor that has read open or shorted for the stale time
+            // speak to the same condition; either one holds it.
+            if lostFunctionEvidence(at: stamp.monotonic).sensor {
+                observations[.temperatureSensor] = ConditionObservation(evidence: .violating, values: [:])
+            }
+            for (condition, observation) in observations.sorted(by: { $0.key < $1.key }) {
                 observe(condition, observation.evidence, values: observation.values, at: stamp)
             }
             if assessment.hasFreshConclusiveInsulation {
@@ -182,6 +240,9 @@ public struct AlarmStateMachine: Sendable {
             silence(by: user, stamp: stamp, records: &records)
             acknowledge(by: user, stamp: stamp, records: &records)
         case .testStarted(let user):
+            // A press during a test or within the rest interval changes nothing: a test that could
+            // be extended or chained would keep the system looking tested instead of monitored.
+            guard testRefusal(at: stamp) == nil else { return }
             test = TestRun(user: user, endsAt: stamp.monotonic + settings.testDuration, buzzerSilenced: false)
             records.append(AlarmRecord(time: stamp, kind: .testStarted(user: user)))
         case .deviceTestStarted:
@@ -189,6 +250,7 @@ public struct AlarmStateMachine: Sendable {
         case .testFinished(let passed):
             if deviceTesting {
                 deviceTestEndsAt = nil
+                lastTestEnded = max(lastTestEnded ?? stamp.monotonic, stamp.monotonic)
                 // The stale time starts again: during the test no value could be fresh.
                 lastFreshInsulation = max(lastFreshInsulation, stamp.monotonic)
             }
@@ -204,21 +266,27 @@ public struct AlarmStateMachine: Sendable {
         if let ends = deviceTestEndsAt, ends <= instant {
             // No result in time: a device that cannot finish its self-test has failed it.
             deviceTestEndsAt = nil
+            lastTestEnded = max(lastTestEnded ?? ends, ends)
             lastFreshInsulation = max(lastFreshInsulation, ends)
             records.append(AlarmRecord(time: stamp, kind: .selfTestResult(passed: false)))
             observe(.selfTestFailed, .violating, at: asOf)
         }
-        // A test that ends now ends before freshness is judged, so the stale time restarts at
-        // its end whether or not a tick arrives punctually.
         if let run = test, run.endsAt <= instant {
             test = nil
-            // The stale time starts again: during the test no value could be fresh.
-            lastFreshInsulation = max(lastFreshInsulation, run.endsAt)
+            lastTestEnded = max(lastTestEnded ?? run.endsAt, run.endsAt)
             records.append(AlarmRecord(time: stamp, kind: .testEnded(user: run.user)))
         }
-        if !insulationUnderTest {
-            let isStale = instant - lastFreshInsulation >= settings.staleAfter
-            observe(.staleData, isStale ? .violating : .released, at: asOf)
+        let lost = lostFunctionEvidence(at: instant)
+        let insulationStale = !insulationUnderTest && instant - lastFreshInsulation >= settings.staleAfter
+        if insulationStale || !lost.stale.isEmpty {
+            let names = (insulationStale ? ["insulation_resistance_ohms"] : []) + lost.stale.map(\.quantityName)
+            observe(.staleData, .violating, detail: "no valid value for " + names.joined(separator: ", "), at: asOf)
+        } else if !insulationUnderTest {
+            observe(.staleData, .released, at: asOf)
+        }
+        if lost.sensor {
+            observe(
+                .temperatureSensor, .violating, detail: "the winding temperature sensor reads open or shorted", at: asOf)
         }
 
         for condition in AlarmCondition.allCases {

@@ -15,6 +15,8 @@ public struct BMSSystemValues: Sendable, Equatable {
     public var commonAlarm: Bool
     public var silenced: Bool
     public var communicationOK: Bool
+    /// A lamp test is running; with alarm state 1 a fault is active as well.
+    public var testInProgress: Bool
     public var stale: Bool
     /// Absent when there is no fresh valid value (the register then holds the "no value" code).
     public var insulationResistanceOhms: Double?
@@ -28,7 +30,7 @@ public struct BMSSystemValues: Sendable, Equatable {
 
     public init(
         alarmState: UInt16, activeConditions: UInt16, unacknowledgedConditions: UInt16, green: Bool, yellow: Bool,
-        buzzer: Bool, commonAlarm: Bool, silenced: Bool, communicationOK: Bool, stale: Bool,
+        buzzer: Bool, commonAlarm: Bool, silenced: Bool, communicationOK: Bool, testInProgress: Bool = false, stale: Bool,
         insulationResistanceOhms: Double?, insulationValidity: UInt16, leakageCapacitanceFarads: Double?,
         loadPercent: Double?, loadCurrentAmperes: Double?, windingTemperatureCelsius: Double?, readingAgeSeconds: Double?
     ) {
@@ -41,6 +43,7 @@ public struct BMSSystemValues: Sendable, Equatable {
         self.commonAlarm = commonAlarm
         self.silenced = silenced
         self.communicationOK = communicationOK
+        self.testInProgress = testInProgress
         self.stale = stale
         self.insulationResistanceOhms = insulationResistanceOhms
         self.insulationValidity = insulationValidity
@@ -85,7 +88,7 @@ public enum BMSRegisterMap {
             var flags: UInt16 = 0
             for (bit, on) in [
                 system.green, system.yellow, system.buzzer, system.commonAlarm, system.silenced, system.communicationOK,
-                system.stale, system.unacknowledgedConditions != 0,
+                system.stale, system.unacknowledgedConditions != 0, system.testInProgress,
             ].enumerated() where on {
                 flags |= 1 << UInt16(bit)
             }

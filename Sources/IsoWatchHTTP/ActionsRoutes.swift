@@ -6,7 +6,8 @@ import Logging
 ///
 /// 401 without a session, 403 for a role below operator, 404 for an unknown system; otherwise the
 /// action reaches the system's alarm machine with the user's name (which its record carries) and
-/// is journaled, and the answer is 200 with the system's status after the action.
+/// is journaled, and the answer is 200 with the system's status after the action. A test while
+/// one runs or within the rest interval after the last is refused with 429 and `Retry-After`.
 struct ActionsRoutes {
     let state: any LiveStateProvider
     let access: WebAccess
@@ -25,8 +26,16 @@ struct ActionsRoutes {
                     return HTTPServer.errorResponse(
                         .forbidden, "the role '\(user.role.rawValue)' may not \(action.rawValue) alarms (operator or above)")
                 }
-                guard await state.perform(action, system: id, user: user.name) else {
+                switch await state.perform(action, system: id, user: user.name) {
+                case .done:
+                    break
+                case .noSuchSystem:
                     return HTTPServer.errorResponse(.notFound, "no IT system with id '\(id)'")
+                case let .refused(reason, retryAfter):
+                    // 429 with Retry-After: the request was understood and may succeed later.
+                    var response = HTTPServer.errorResponse(.tooManyRequests, "\(action.rawValue) refused: \(reason)")
+                    response.headers[.retryAfter] = "\(retryAfter)"
+                    return response
                 }
                 do {
                     try await access.journal(action.rawValue, user.name, id, "\(action.rawValue) from the web")

@@ -22,17 +22,22 @@ public struct SystemStatus: Sendable, Equatable, Encodable {
     }
 
     public struct Alarm: Sendable, Equatable, Encodable {
-        /// `normal` (green), `alarm` (yellow), or `test`.
+        /// `normal` (green), `alarm` (yellow: a condition is active, whether or not a test runs),
+        /// or `test` (a lamp test and nothing else).
         public var state: String
         public var conditions: [String]
         public var silenced: Bool
         public var unacknowledged: [String]
         /// Who silenced or acknowledged the sounding alarm, when someone did.
         public var silencedBy: String?
+        /// A lamp test is lighting the lamps now; with state `alarm` the lamps also mean a fault.
+        public var testInProgress: Bool
 
         public init(
-            state: String, conditions: [String], silenced: Bool, unacknowledged: [String] = [], silencedBy: String? = nil
+            state: String, conditions: [String], silenced: Bool, unacknowledged: [String] = [], silencedBy: String? = nil,
+            testInProgress: Bool = false
         ) {
+            self.testInProgress = testInProgress
             self.state = state
             self.conditions = conditions
             self.silenced = silenced
@@ -43,6 +48,7 @@ public struct SystemStatus: Sendable, Equatable, Encodable {
         enum CodingKeys: String, CodingKey {
             case state, conditions, silenced, unacknowledged
             case silencedBy = "silenced_by"
+            case testInProgress = "test_in_progress"
         }
     }
 
@@ -147,8 +153,16 @@ public protocol LiveStateProvider: Sendable {
     /// Every status change from now on (a new reading, an alarm change, data going stale), for
     /// the live stream. The stream ends if its reader falls too far behind.
     func statusUpdates() -> AsyncStream<SystemStatus>
-    /// What a signed-in user asks of one system's alarm; false when there is no such system.
-    func perform(_ action: OperatorAction, system: String, user: String) async -> Bool
+    /// What a signed-in user asks of one system's alarm.
+    func perform(_ action: OperatorAction, system: String, user: String) async -> ActionOutcome
+}
+
+/// The answer to an operator action.
+public enum ActionOutcome: Sendable, Equatable {
+    case done
+    case noSuchSystem
+    /// Not carried out (a test while one runs, or too soon after the last): nothing changed.
+    case refused(reason: String, retryAfterSeconds: Int)
 }
 
 /// The panel's buttons, pressed from the dashboard or the API by a signed-in user.

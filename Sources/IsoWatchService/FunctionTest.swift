@@ -107,15 +107,27 @@ extension SystemMonitor {
         self.remotePanels = remotePanels
     }
 
+    enum TestStart: Equatable {
+        case started
+        case refused(TestRefusal)
+        case noSuchSystem
+    }
+
     /// The test button or the API: lights the yellow lamp and sounds the buzzer for the test
     /// duration (the whole chain), and where the device supports it starts its self-test through
-    /// the profile and feeds the result to the alarm machine. Returns false for an unknown system.
+    /// the profile and feeds the result to the alarm machine. A request while a test runs, or
+    /// within the rest interval after one, starts nothing (the alarm machine's rule).
     @discardableResult
-    func startTest(system id: String, user: String?) -> Bool {
-        guard deviceChecks.timings[id] != nil else { return false }
+    func startTest(system id: String, user: String?) -> TestStart {
+        guard deviceChecks.timings[id] != nil, let machine = machine(of: id) else { return .noSuchSystem }
+        if let refusal = machine.testRefusal(at: currentTime()) {
+            deviceChecks.logger.notice(
+                "test request refused", metadata: ["system": "\(id)", "user": "\(user ?? "panel")", "refusal": "\(refusal)"])
+            return .refused(refusal)
+        }
         panelEvent(system: id, .testStarted(user: user))
         beginDeviceTest(id, user: user, automatic: false)
-        return true
+        return .started
     }
 
     /// The periodic function test. It runs the device's self-test without lamps or buzzer: a test

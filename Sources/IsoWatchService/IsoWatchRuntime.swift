@@ -45,7 +45,10 @@ public struct IsoWatchRuntime: Sendable {
         let frontEndSystems = Set(
             configuration.systems.filter { profiles[$0.device.profileID]?.sampleWindow != nil }.map(\.id))
         let monitor = try SystemMonitor(
-            configuration: configuration, drivers: drivers, logger: logger, frontEndSystems: frontEndSystems)
+            configuration: configuration, drivers: drivers, logger: logger, frontEndSystems: frontEndSystems,
+            mappedQuantities: configuration.systems.reduce(into: [:]) { mapped, system in
+                mapped[system.id] = profiles[system.device.profileID].map { Set($0.fields.keys) }
+            })
         var pipelines: [Transport: [FrontEndPipeline]] = [:]
         let metrics = configuration.metrics.enabled ? ServiceMetrics() : nil
         // A history that cannot open (permissions, a full or failed disk) must not keep the alarms

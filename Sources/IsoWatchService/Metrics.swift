@@ -100,7 +100,10 @@ final class ServiceMetrics: Sendable {
             case "test": 2
             default: 1
             }
-            gauge("alarm_state", "", "Alarm state of the IT system: 0 normal, 1 alarm, 2 test.", labels).set(to: state)
+            gauge("alarm_state", "", "Alarm state of the IT system: 0 normal, 1 alarm (also during a test), 2 test only.", labels)
+                .set(to: state)
+            gauge("test_in_progress", "", "1 while a lamp test lights the IT system's lamps, else 0.", labels)
+                .set(to: system.alarm.testInProgress ? 1 : 0)
             gauge("communication_ok", "", "1 while the IT system's monitoring device answers, else 0.", labels)
                 .set(to: system.communication.ok ? 1 : 0)
             let age = system.communication.lastSuccess.map { max(0, now.timeIntervalSince($0)) } ?? .infinity

@@ -60,6 +60,7 @@ struct BMSPublisher: Service {
             activeConditions: mask(system.alarm.conditions), unacknowledgedConditions: mask(system.alarm.unacknowledged),
             green: system.outputs.green, yellow: system.outputs.yellow, buzzer: system.outputs.buzzer,
             commonAlarm: system.outputs.commonAlarm, silenced: system.alarm.silenced, communicationOK: system.communication.ok,
+            testInProgress: system.alarm.testInProgress,
             stale: system.stale, insulationResistanceOhms: insulation, insulationValidity: validity,
             leakageCapacitanceFarads: value(.leakageCapacitanceFarads), loadPercent: value(.loadPercent),
             loadCurrentAmperes: value(.loadCurrentAmperes), windingTemperatureCelsius: value(.windingTemperatureCelsius),

@@ -52,17 +52,21 @@ actor SystemMonitor: LiveStateProvider {
     /// Lamps of the panels that cover several systems.
     var remotePanels = RemotePanelOutputs()
 
-    /// - Parameter frontEndSystems: systems read through a measuring front-end (estimator values).
-    init(configuration: Configuration, drivers: [String: OutputDriver], logger: Logger, frontEndSystems: Set<String> = [])
-        throws
-    {
+    /// - Parameters:
+    ///   - frontEndSystems: systems read through a measuring front-end (estimator values).
+    ///   - mappedQuantities: per system, the quantities its device profile publishes; they decide
+    ///     which monitoring functions must keep delivering valid values (`sensors:` overrides).
+    init(
+        configuration: Configuration, drivers: [String: OutputDriver], logger: Logger, frontEndSystems: Set<String> = [],
+        mappedQuantities: [String: Set<Quantity>] = [:]
+    ) throws {
         origin = clock.now
         self.logger = logger
         order = configuration.systems.map(\.id)
         let now = AlarmTime(monotonic: .zero, wall: Date())
         var lossAfter: [String: Duration] = [:]
         for system in configuration.systems {
-            let settings = AlarmSettings(system)
+            let settings = AlarmSettings(system, mapped: mappedQuantities[system.id])
             let machine = try AlarmStateMachine(settings: settings, now: now)
             tracked[system.id] = Tracked(
                 configuration: system, endpoint: system.device.transport.description, machine: machine,
@@ -85,7 +89,9 @@ actor SystemMonitor: LiveStateProvider {
         }
     }
 
-    private func currentTime() -> AlarmTime {
+    func machine(of id: String) -> AlarmStateMachine? { tracked[id]?.machine }
+
+    func currentTime() -> AlarmTime {
         AlarmTime(monotonic: origin.duration(to: clock.now), wall: Date())
     }
 
@@ -239,14 +245,24 @@ actor SystemMonitor: LiveStateProvider {
     }
 
     /// The panel's buttons pressed from the web; the user's name goes into the alarm record.
-    func perform(_ action: OperatorAction, system id: String, user: String) -> Bool {
-        guard tracked[id] != nil else { return false }
+    func perform(_ action: OperatorAction, system id: String, user: String) -> ActionOutcome {
+        guard tracked[id] != nil else { return .noSuchSystem }
         switch action {
         case .silence: panelEvent(system: id, .silence(user: user))
         case .acknowledge: panelEvent(system: id, .acknowledge(user: user))
-        case .test: startTest(system: id, user: user)
+        case .test:
+            if case let .refused(refusal) = startTest(system: id, user: user) {
+                let retry = max(0, (refusal.retryAt - currentTime().monotonic).components.seconds + 1)
+                let reason =
+                    switch refusal {
+                    case .running: "a test is running; a request during it does not extend it"
+                    case .deviceTestRunning: "the device is testing itself"
+                    case .tooSoon: "the last test ended less than the rest interval ago"
+                    }
+                return .refused(reason: reason, retryAfterSeconds: Int(retry))
+            }
         }
-        return true
+        return .done
     }
 
     func systems() -> [SystemStatus] {
@@ -259,8 +275,12 @@ actor SystemMonitor: LiveStateProvider {
         let conditions = system.machine.activeConditions.sorted()
         let stale = conditions.contains(.staleData) || conditions.contains(.communication)
             || conditions.contains(.awaitingFirstMeasurement) || system.latest == nil
+        // A condition outranks the test: "alarm, test running" is alarm with `test_in_progress`,
+        // so a test can never make a fault look like a test.
         let state: String
-        if system.machine.testInProgress {
+        if !conditions.isEmpty {
+            state = "alarm"
+        } else if system.machine.testInProgress {
             state = "test"
         } else if outputs.yellow {
             state = "alarm"
@@ -279,7 +299,8 @@ actor SystemMonitor: LiveStateProvider {
             alarm: .init(
                 state: state, conditions: conditions.map(\.rawValue), silenced: outputs.yellow && !outputs.buzzer,
                 unacknowledged: outputs.oldAlarms.sorted().map(\.rawValue),
-                silencedBy: system.machine.activeEpisodes.compactMap { $0.silencedBy ?? $0.acknowledgedBy }.last),
+                silencedBy: system.machine.activeEpisodes.compactMap { $0.silencedBy ?? $0.acknowledgedBy }.last,
+                testInProgress: system.machine.testInProgress),
             outputs: .init(green: outputs.green, yellow: outputs.yellow, buzzer: outputs.buzzer, commonAlarm: outputs.commonAlarm),
             thresholds: .init(configuration.thresholds)
         )

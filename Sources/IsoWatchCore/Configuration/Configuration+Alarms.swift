@@ -41,6 +41,9 @@ public struct AlarmTiming: Sendable, Equatable {
     public var reAlarmSeconds: Double? = 900
     /// How long the test button lights the yellow lamp and sounds the buzzer.
     public var testDurationSeconds: Double = 5
+    /// After a test ends, a new one is refused for this long: presses cannot chain tests into a
+    /// permanent one (issue 13).
+    public var testRestSeconds: Double = 30
     /// A device self-test that has not reported passed or failed by then counts as failed.
     public var selfTestTimeoutSeconds: Double = 60
     /// How long the IMD's alarm contact may disagree with the Modbus reading before the
@@ -89,7 +92,7 @@ extension YAMLValue {
         var timing = AlarmTiming()
         let keys = [
             "insulation", "insulation_prewarning", "overload", "overtemperature", "device_faults", "communication",
-            "re_alarm_seconds", "test_duration_seconds", "self_test_timeout_seconds", "imd_contact_disagreement_seconds",
+            "re_alarm_seconds", "test_duration_seconds", "test_rest_seconds", "self_test_timeout_seconds", "imd_contact_disagreement_seconds",
             "function_test_interval_hours",
         ]
         guard let mapping = mapping(allowedKeys: keys) else { return timing }
@@ -121,6 +124,9 @@ extension YAMLValue {
         }
         if let seconds = mapping["test_duration_seconds"]?.number(in: 1...120, unit: "s") {
             timing.testDurationSeconds = seconds
+        }
+        if let seconds = mapping["test_rest_seconds"]?.number(in: 0...86_400, unit: "s") {
+            timing.testRestSeconds = seconds
         }
         if let seconds = mapping["self_test_timeout_seconds"]?.number(in: 5...600, unit: "s") {
             timing.selfTestTimeoutSeconds = seconds
@@ -197,5 +203,45 @@ extension YAMLMapping {
                 )
             }
         }
+    }
+}
+
+/// Whether a system has the sensor behind one monitoring function (`sensors:` in the file).
+public enum SensorFitting: String, Sendable, Equatable {
+    /// Monitored when the device's profile maps a quantity for it (the default).
+    case profile
+    /// The system has no such sensor: its absence is not an alarm.
+    case none
+    /// Monitored whatever the profile maps.
+    case fitted
+}
+
+/// `systems[i].sensors`: which monitoring functions besides insulation the system has.
+public struct SystemSensors: Sendable, Equatable {
+    public var load: SensorFitting = .profile
+    public var windingTemperature: SensorFitting = .profile
+
+    public init(load: SensorFitting = .profile, windingTemperature: SensorFitting = .profile) {
+        self.load = load
+        self.windingTemperature = windingTemperature
+    }
+}
+
+extension YAMLValue {
+    /// `systems[i].sensors`, e.g. `{ winding_temperature: none }`.
+    func systemSensors() -> SystemSensors {
+        var sensors = SystemSensors()
+        guard let mapping = mapping(allowedKeys: ["load", "winding_temperature"]) else { return sensors }
+        func fitting(_ key: String) -> SensorFitting? {
+            guard let value = mapping[key] else { return nil }
+            guard let word = value.string(), let fitting = SensorFitting(rawValue: word) else {
+                value.report("must be profile, none or fitted")
+                return nil
+            }
+            return fitting
+        }
+        if let value = fitting("load") { sensors.load = value }
+        if let value = fitting("winding_temperature") { sensors.windingTemperature = value }
+        return sensors
     }
 }

@@ -121,12 +121,15 @@ public struct SystemConfiguration: Sendable, Equatable {
     public var inputs: InputLines
     /// Delays, hysteresis, re-alarm, tests (`alarms:` in the file).
     public var alarms: AlarmTiming
+    /// Which monitoring functions besides insulation the system has (`sensors:` in the file).
+    public var sensors: SystemSensors
 
     public init(
         id: String, name: String, location: String, transformer: TransformerRating, device: DeviceConfiguration,
         thresholds: Thresholds = Thresholds(), outputs: OutputLines = OutputLines(), inputs: InputLines = InputLines(),
-        alarms: AlarmTiming = AlarmTiming()
+        alarms: AlarmTiming = AlarmTiming(), sensors: SystemSensors = SystemSensors()
     ) {
+        self.sensors = sensors
         self.alarms = alarms
         self.id = id
         self.name = name

@@ -172,7 +172,7 @@ private struct ConfigurationParser {
     func system(_ value: YAMLValue) -> Located? {
         guard
             let mapping = value.mapping(allowedKeys: [
-                "id", "name", "location", "transformer", "device", "thresholds", "outputs", "inputs", "alarms",
+                "id", "name", "location", "transformer", "device", "thresholds", "outputs", "inputs", "alarms", "sensors",
             ])
         else { return nil }
         let id = mapping.required("id").flatMap { idValue -> String? in
@@ -200,12 +200,13 @@ private struct ConfigurationParser {
         let (outputs, outputMarks) = mapping["outputs"].map { self.outputs($0) } ?? (OutputLines(), [:])
         let (inputs, inputMarks) = mapping["inputs"].map { self.inputs($0) } ?? (InputLines(), [:])
         let alarms = mapping["alarms"]?.alarmTiming() ?? AlarmTiming()
+        let sensors = mapping["sensors"]?.systemSensors() ?? SystemSensors()
 
         guard let id, let name, let transformer, let device else { return nil }
         return Located(
             system: SystemConfiguration(
                 id: id, name: name, location: location, transformer: transformer, device: device.configuration,
-                thresholds: thresholds, outputs: outputs, inputs: inputs, alarms: alarms),
+                thresholds: thresholds, outputs: outputs, inputs: inputs, alarms: alarms, sensors: sensors),
             path: value.path, line: mapping["id"]?.mark?.line ?? value.mark?.line ?? 0, idMark: mapping["id"]?.mark,
             unitMark: device.unitMark,
             transportMark: device.transportMark, outputMarks: outputMarks, inputMarks: inputMarks)

@@ -31,8 +31,10 @@ public struct ReadingDocument: Sendable, Equatable, Codable {
         if let timestamp { try container.encode(timestamp, forKey: Key("timestamp")) }
         for quantity in Quantity.allCases {
             guard let value = values[quantity] else { continue }
-            // JSON has no NaN or infinity; a non-finite value is no measurement.
-            if value.isFinite {
+            // JSON has no NaN or infinity; a non-finite value is no measurement. A value the device
+            // marks invalid is its "no value" code (65535 Ω, -3276.8 °C), never a number to show:
+            // null, with the validity map saying why.
+            if value.isFinite, validity[quantity] != .invalid {
                 try container.encode(value, forKey: Key(quantity.rawValue))
             } else {
                 try container.encodeNil(forKey: Key(quantity.rawValue))
