@@ -23,6 +23,10 @@ public struct InsulationEstimator: Sendable {
     private var previousHalf: HalfPeriod?
     private var filter: RobustFilter
     private var frequencyObservations = 0
+    /// Per-point noise of the latest fits that needed no outlier rejection; its median is the
+    /// front-end's noise the outlier test measures a half-period's residuals against.
+    private var noiseHistory: [Double] = []
+    private static let noiseHistoryLength = 16
 
     public init(_ configuration: EstimatorConfiguration) {
         self.configuration = configuration
@@ -110,7 +114,8 @@ public struct InsulationEstimator: Sendable {
                 values.append(sample.currentAmperes)
             }
             fit = TransientFit.fit(
-                offsetsSeconds: offsets, values: values, spacingSeconds: sampleSeconds, floorAmperes: 1e-11)
+                offsetsSeconds: offsets, values: values, spacingSeconds: sampleSeconds, floorAmperes: 1e-11,
+                typicalNoiseAmperes: typicalNoiseAmperes)
             if (0.9 * nominalPeriod...1.1 * nominalPeriod).contains(sampleSeconds) {
                 mainsFrequencyHertz = 1 / sampleSeconds
             }
@@ -133,6 +138,12 @@ public struct InsulationEstimator: Sendable {
             }
         }
         guard let fit else { return half }
+        // Only fits whose residuals needed no rejection say what the undisturbed noise is, and
+        // only those with a few degrees of freedom say it with any precision.
+        if fit.rejectedCount == 0, fit.usedCount >= 6 {
+            noiseHistory.append(fit.noiseAmperes)
+            if noiseHistory.count > Self.noiseHistoryLength { noiseHistory.removeFirst() }
+        }
         half.fit = fit
         half.timeConstantSeconds = fit.timeConstantUnresolved ? nil : fit.timeConstantSeconds
         var quality = EstimateQuality.good
@@ -165,6 +176,11 @@ public struct InsulationEstimator: Sendable {
         }
     }
 
+    /// nil until a few half-periods have shown the noise.
+    private var typicalNoiseAmperes: Double? {
+        noiseHistory.count >= 4 ? median(noiseHistory) : nil
+    }
+
     private func fitWindows(
         _ times: [Double], _ currents: [Double], _ startSeconds: Double, _ period: Double, _ sampleSeconds: Double
     ) -> TransientFit? {
@@ -174,7 +190,7 @@ public struct InsulationEstimator: Sendable {
         guard windows.meansAmperes.count >= 3 else { return nil }
         return TransientFit.fit(
             offsetsSeconds: windows.offsetsSeconds, values: windows.meansAmperes, spacingSeconds: period,
-            floorAmperes: 1e-11)
+            floorAmperes: 1e-11, typicalNoiseAmperes: typicalNoiseAmperes)
     }
 
     /// The mains frequency seen in what the fitted pulse response leaves of the raw samples.

@@ -16,6 +16,8 @@ struct TransientFit: Sendable, Equatable {
     /// Standard error of a, including what the uncertainty of τ does to the extrapolation.
     var settledStandardErrorAmperes: Double
     var residualRMSAmperes: Double
+    /// The noise of one point as the fit sees it: √(SSR/(n − parameters)), at least the floor.
+    var noiseAmperes: Double
     var usedCount: Int
     var rejectedCount: Int
     /// τ lies at the lower end of the search: the transient was over within the first window,
@@ -23,20 +25,40 @@ struct TransientFit: Sendable, Equatable {
     var timeConstantUnresolved: Bool
 
     /// `floorAmperes`: the smallest noise the data can have (quantisation, rounding); keeps
-    /// noise-free data from rejecting points over rounding errors.
+    /// noise-free data from rejecting points over rounding errors. `typicalNoiseAmperes`: the
+    /// noise of one point in recent undisturbed half-periods, if known. The spread of ten
+    /// residuals is a poor measure of the noise: by chance five or six of them can lie close
+    /// together and put ordinary noise in the other windows beyond 4.5 "spreads"; the
+    /// front-end's noise does not change from one half-period to the next, so the outlier test
+    /// never judges against a spread below it.
     static func fit(
-        offsetsSeconds x: [Double], values y: [Double], spacingSeconds: Double, floorAmperes: Double
+        offsetsSeconds x: [Double], values y: [Double], spacingSeconds: Double, floorAmperes: Double,
+        typicalNoiseAmperes: Double? = nil
     ) -> TransientFit? {
         precondition(x.count == y.count)
         var used = [Bool](repeating: true, count: x.count)
         guard var best = fitOnce(x, y, used, spacingSeconds, floorAmperes) else { return nil }
         // One round of outlier rejection against a robust spread (a load-switching burst or
-        // a spike spoils one or two windows, not the shape of the transient).
+        // a spike spoils one or two windows, not the shape of the transient). Residuals are
+        // judged studentised, r/√(1 − h): with three parameters on about ten windows, the
+        // windows that pin b and τ down (the first one or two when τ is a few ms) come out
+        // with residuals near zero whatever the noise, and counted as they are they drag the
+        // median absolute deviation far below the real noise, until ordinary noise in three
+        // other windows exceeds 4.5 of that "spread" (issue 12). Windows the fit reproduces
+        // by construction say nothing about the noise and cannot show an outlier either, so
+        // they are left out of both the spread and the test.
         let residuals = x.indices.map { y[$0] - best.model(x[$0]) }
-        let spread = 1.4826 * median(residuals.map { abs($0 - median(residuals)) })
-        let threshold = max(4.5 * spread, 8 * floorAmperes)
+        let leverages = best.leverages(x)
+        var studentised = [Double](repeating: .nan, count: x.count)
+        for index in x.indices where leverages[index] < maximumTestedLeverage {
+            studentised[index] = residuals[index] / (1 - leverages[index]).squareRoot()
+        }
+        let tested = studentised.filter(\.isFinite)
+        let centre = median(tested)
+        let spread = 1.4826 * median(tested.map { abs($0 - centre) })
+        let threshold = max(4.5 * max(spread, typicalNoiseAmperes ?? 0), 8 * floorAmperes)
         var rejected = 0
-        for index in x.indices where abs(residuals[index]) > threshold {
+        for index in x.indices where tested.count >= 3 && abs(studentised[index]) > threshold {
             used[index] = false
             rejected += 1
         }
@@ -49,6 +71,41 @@ struct TransientFit: Sendable, Equatable {
 
     func model(_ offsetSeconds: Double) -> Double {
         settledAmperes + amplitudeAmperes * exp(-offsetSeconds / timeConstantSeconds)
+    }
+
+    /// Above this leverage a window's residual is mostly forced by the fit rather than drawn
+    /// from the noise (its spread is under √(1 − h) ≈ 0.45 of the noise).
+    static let maximumTestedLeverage = 0.8
+
+    /// The leverage h of each point: the diagonal of the hat matrix of the model linearised at
+    /// this solution, whose columns are ∂model/∂a = 1, ∂model/∂b = e^(−x/τ) and
+    /// ∂model/∂τ = b·x/τ²·e^(−x/τ). An orthonormal basis of those columns (Gram–Schmidt) gives
+    /// h_i = Σ_k q_ik². A column that adds nothing (τ so short that e^(−x/τ) is zero past the
+    /// first window, or the flat fit with b = 0) is dropped rather than inverted.
+    func leverages(_ x: [Double]) -> [Double] {
+        let tau = timeConstantSeconds
+        var columns: [[Double]] = [x.map { _ in 1 }]
+        if amplitudeAmperes != 0 {
+            columns.append(x.map { exp(-$0 / tau) })
+            columns.append(x.map { amplitudeAmperes * $0 / (tau * tau) * exp(-$0 / tau) })
+        }
+        var basis: [[Double]] = []
+        for column in columns {
+            var vector = column
+            let originalNorm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            guard originalNorm > 0, originalNorm.isFinite else { continue }
+            // Twice, so rounding in the first pass does not leave a component along the basis.
+            for _ in 0..<2 {
+                for unit in basis {
+                    let projection = zip(vector, unit).reduce(0) { $0 + $1.0 * $1.1 }
+                    for index in vector.indices { vector[index] -= projection * unit[index] }
+                }
+            }
+            let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            guard norm > 1e-9 * originalNorm else { continue }
+            basis.append(vector.map { $0 / norm })
+        }
+        return x.indices.map { index in basis.reduce(0) { $0 + $1[index] * $1[index] } }
     }
 
     private struct Linear {
@@ -151,8 +208,8 @@ struct TransientFit: Sendable, Equatable {
             return TransientFit(
                 settledAmperes: sum / count, amplitudeAmperes: 0, timeConstantSeconds: lowerTau,
                 settledStandardErrorAmperes: (flatVariance / count).squareRoot(),
-                residualRMSAmperes: (squares / count).squareRoot(), usedCount: indices.count,
-                rejectedCount: x.count - indices.count, timeConstantUnresolved: true)
+                residualRMSAmperes: (squares / count).squareRoot(), noiseAmperes: flatVariance.squareRoot(),
+                usedCount: indices.count, rejectedCount: x.count - indices.count, timeConstantUnresolved: true)
         }
         // Uncertainty of τ from the curvature of the SSR in log τ, and what it moves a by:
         // an extrapolated prediction is only as good as the time constant it extrapolates with.
@@ -172,6 +229,7 @@ struct TransientFit: Sendable, Equatable {
         return TransientFit(
             settledAmperes: linear.a, amplitudeAmperes: linear.b, timeConstantSeconds: tau,
             settledStandardErrorAmperes: standardError, residualRMSAmperes: (linear.ssr / count).squareRoot(),
+            noiseAmperes: variance.squareRoot(),
             usedCount: indices.count, rejectedCount: x.count - indices.count,
             timeConstantUnresolved: tau < spacing / 2)
     }

@@ -191,6 +191,74 @@ struct EstimatorTests {
     }
 }
 
+extension EstimatorTests {
+    /// Issue 12: Re 12.1 kΩ, Ce 0.217 µF, Uoff −6.8 V, noise seed 861151 ended `disturbed`. The
+    /// only disturbances are 1 µA of 50 Hz pick-up, which the front-end's one-period means remove
+    /// exactly, and 20 nA of ADC noise (about 4.5 nA on a window mean), so the doubt was wrong.
+    /// At 9.42–9.62 s this seed's noise leaves window residuals of
+    /// [0, 0, −1.3, −0.7, 6.1, 0.3, −0.3, −4.6, −5.2, 5.8] nA: all within 1.4 σ, but the two
+    /// windows that pin b and τ of a transient a few ms long are fitted exactly, four more lie
+    /// close by chance, the median absolute deviation came out at 1.2 nA, and three windows of
+    /// ordinary noise beyond 4.5 × 1.2 nA were rejected: more than a quarter, so `disturbed`.
+    /// The outlier test now judges studentised residuals without the windows the fit
+    /// reproduces by construction, against a spread no smaller than the noise of recent
+    /// undisturbed half-periods. The exact Re of the report is not known beyond "12.1 kΩ":
+    /// 12 050 Ω reproduces it (12 100 Ω happens not to), and the other two systems (seeds 861151
+    /// and 42) failed the same way on the grid of Re 8–30 kΩ, Ce 0.1–0.5 µF, Uoff ±12 V.
+    @Test(arguments: [
+        (12_050.0, 0.217e-6, -6.8, UInt64(861151)), (12_100, 0.217e-6, -6.8, 861151), (8_000, 0.4e-6, -6, 861151),
+        (8_000, 0.1e-6, 0, 42),
+    ])
+    func test_regression_12kOhm_0_22uF_minus6_8V_seed861151_ordinaryNoiseIsNeverTakenForADisturbance(
+        system: (re: Double, ce: Double, uoff: Double, seed: UInt64)
+    ) throws {
+        var rig = SignalRig(
+            insulationResistanceOhms: system.re, leakageCapacitanceFarads: system.ce, dcOffsetVolts: system.uoff,
+            disturbances: SignalRig.nominalDisturbances(seed: system.seed))
+        let estimates = rig.run(untilSeconds: 10)
+        // After the first pair and the few half-periods that show the noise, nothing here is
+        // disturbed; before the fix the last two estimates of each system were.
+        let warmedUp = estimates.filter { $0.timeSeconds > 1.5 }
+        #expect(warmedUp.count > 35)
+        for estimate in warmedUp {
+            #expect(estimate.quality == .good, "\(system): \(estimate)")
+            #expect(relativeError(estimate.insulationResistanceOhms, system.re) <= 0.05, "\(system): \(estimate)")
+        }
+    }
+
+    /// The service's default insulation response delay (`AlarmTiming.insulation` in IsoWatchCore,
+    /// `InsulationLevel`'s default `ConditionDelays`): the alarm state machine raises the alarm
+    /// once the value has stayed below the response value this long.
+    static let insulationResponseDelaySeconds = 1.0
+
+    /// Issue 12's system as a real fault: a healthy system (1 MΩ, no DC offset) steps to
+    /// 12.1 kΩ with a DC fault of −6.8 V at 0.217 µF under the same noise. The first value below
+    /// 50 kΩ must come within the response delay plus the half-period under way at the step, and
+    /// every value after it must stay below, so the state machine's delay runs out undisturbed.
+    /// The step falls at several moments of the pulse.
+    @Test(arguments: [10.01, 10.07, 10.13, 10.19])
+    func test_insulationFaultAt12kOhm_0_22uF_minus6_8V_isReportedWithinTheResponseDelayPlusAHalfPeriod(
+        stepSeconds: Double
+    ) throws {
+        var rig = SignalRig(
+            insulationResistanceOhms: 1e6, leakageCapacitanceFarads: 0.217e-6, dcOffsetVolts: 0,
+            disturbances: SignalRig.nominalDisturbances(seed: 861151))
+        let before = rig.run(untilSeconds: stepSeconds)
+        #expect(before.allSatisfy { ($0.insulationResistanceOhms ?? .infinity) > 50_000 })
+        #expect(before.last?.quality == .good)
+        let halfPeriodSeconds = rig.simulator.pulse.halfPeriodSeconds
+        rig.setInsulation(resistanceOhms: 12_100, capacitanceFarads: 0.217e-6, dcOffsetVolts: -6.8)
+        let after = rig.run(untilSeconds: stepSeconds + 6)
+        let alarm = try #require(after.first { ($0.insulationResistanceOhms ?? .infinity) < 50_000 })
+        let allowed = Self.insulationResponseDelaySeconds + halfPeriodSeconds
+        #expect(alarm.timeSeconds - stepSeconds <= allowed, "below 50 kΩ \(alarm.timeSeconds - stepSeconds) s after the step, allowed \(allowed) s")
+        let fromAlarm = after.drop { $0.timeSeconds < alarm.timeSeconds }
+        #expect(fromAlarm.allSatisfy { ($0.insulationResistanceOhms ?? .infinity) < 50_000 })
+        #expect(after.last?.quality == .good)
+        #expect(relativeError(after.last?.insulationResistanceOhms, 12_100) < 0.05, "\(after.last.map { "\($0)" } ?? "none")")
+    }
+}
+
 struct PulseControllerTests {
     @Test func test_halfPeriodFollowsTheTimeConstantInWholeMainsPeriods() throws {
         var controller = PulseController(minimumSeconds: 0.2, maximumSeconds: 10, mainsFrequencyHertz: 60)

@@ -57,6 +57,15 @@ struct SignalRig {
         simulator.circuit.line2.insulationResistanceOhms = share < 1 ? ohms / (1 - share) : 1e18
     }
 
+    /// A step of the whole insulation (a fault with a DC component, or a change of the system):
+    /// the capacitance split evenly between the conductors, as at construction.
+    mutating func setInsulation(resistanceOhms: Double, capacitanceFarads: Double, dcOffsetVolts: Double) {
+        setInsulationResistance(resistanceOhms)
+        simulator.circuit.line1.leakageCapacitanceFarads = capacitanceFarads / 2
+        simulator.circuit.line2.leakageCapacitanceFarads = capacitanceFarads / 2
+        simulator.circuit.dcOffsetVolts = dcOffsetVolts
+    }
+
     /// Runs to `untilSeconds` of simulated time; returns the estimates published meanwhile.
     @discardableResult
     mutating func run(untilSeconds: Double) -> [InsulationEstimate] {
