@@ -24,8 +24,8 @@ struct SuiteProfile: Sendable, Codable {
         unplugSeconds: 20, slowDiskSeconds: 30, fullDiskSeconds: 30, kills: 6, soakHours: 24)
 
     static let short = SuiteProfile(
-        name: "short", timeFactor: 240, wireRates: [0.05, 0.3], wireStepSeconds: 4, outageSeconds: 7,
-        unplugSeconds: 8, slowDiskSeconds: 10, fullDiskSeconds: 10, kills: 2, soakHours: 4)
+        name: "short", timeFactor: 240, wireRates: [0.05, 0.3], wireStepSeconds: 3, outageSeconds: 7,
+        unplugSeconds: 8, slowDiskSeconds: 10, fullDiskSeconds: 10, kills: 2, soakHours: 2)
 
     static func named(_ name: String) -> SuiteProfile? {
         [full, short].first { $0.name == name }
