@@ -133,7 +133,13 @@ struct Evaluator {
                     }
                     figures[fault.phase]!.alarmsRaised += 1
                     figures[fault.phase]!.raiseLatencySeconds.append(max(0, episode.start - fault.start))
-                    let lit = timelines[system]?.yellowLit.contains { $0.overlaps(episode.start, episode.end ?? .infinity) } ?? false
+                    // The panel is sampled before the metrics, and the relay is written just after the
+                    // alarm is raised: a lamp lit for this alarm shows one sample later at the earliest.
+                    // An episode the suite closed at a kill may have been raised in the last moments
+                    // before it, its relay write never made; the lamp then lights when the panel's
+                    // watchdog relay drops (the kill figures hold that to its own bound).
+                    let grace = episode.endedByKill ? Self.watchdogDropSeconds : Self.sampleTolerance
+                    let lit = timelines[system]?.yellowLit.contains { $0.overlaps(episode.start, (episode.end ?? .infinity) + grace) } ?? false
                     if !lit {
                         evaluation.yellowNotLitForRaisedAlarm.append("\(system) \(condition) at t=\(Self.f(episode.start)) s")
                     }
@@ -250,6 +256,9 @@ struct Evaluator {
 
     /// Sampling (0.1 s) and the service's own timer resolution.
     static let sampleTolerance = 0.3
+    /// How long after a kill the panels' watchdog relay has dropped every theatre into alarm
+    /// (the suite notes a kill where it took longer).
+    static let watchdogDropSeconds = 4.0
 
     static func f(_ value: Double) -> String { String(format: "%.1f", value) }
 }
