@@ -132,6 +132,15 @@ final class ScenarioBench: Sendable {
                 throw ScenarioRunError("\(scenario.name): \(unit) never turned green before the timeline (\(status.map { "\($0.alarm.conditions)" } ?? "no status"))")
             }
         }
+        // The status reports what the monitor decided; the relays follow one write at a time on
+        // the driver's own task. The mark is taken once the relays themselves show green, or the
+        // start-up's alarm state could land after it and open the sequence (seen under load:
+        // [alarm, normal, alarm, normal] for an expected [normal, alarm, normal]).
+        for unit in scenario.units {
+            if !(try await waitForRelays(unit, showing: .normal)) {
+                throw ScenarioRunError("\(scenario.name): \(unit)'s relays never showed normal before the timeline")
+            }
+        }
         let mark = gpio.outputChanges.count
         // What the start-up showed (awaiting the first measurement) is not part of the scenario.
         seen.reset()
@@ -140,6 +149,29 @@ final class ScenarioBench: Sendable {
             panel: { unit, button in try await self.press(unit, button) },
             checkpoint: { check in try await self.check(check) })
         return mark
+    }
+
+    /// What the panel of `unit` shows now, read from the relays on the chip (nil before all three
+    /// lines are claimed).
+    func relaysShow(_ unit: UnitReference) -> PanelState? {
+        guard let index = scenario.units.firstIndex(of: unit) else { return nil }
+        let lines = ScenarioServiceConfiguration.lines(systemIndex: index)
+        let chip = ScenarioServiceConfiguration.outputChip
+        // Energise-to-normal: green is lit while its relay is energised, yellow and buzzer while theirs are not.
+        guard let green = gpio.isActive(LineAddress(chip: chip, offset: lines.green)),
+            let yellow = gpio.isActive(LineAddress(chip: chip, offset: lines.yellow)),
+            let buzzer = gpio.isActive(LineAddress(chip: chip, offset: lines.buzzer))
+        else { return nil }
+        return PanelState(green: green, yellow: !yellow, buzzer: !buzzer)
+    }
+
+    private func waitForRelays(_ unit: UnitReference, showing state: PanelState) async throws -> Bool {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(waitSeconds))
+        while ContinuousClock.now < deadline {
+            if relaysShow(unit) == state { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return false
     }
 
     private func press(_ unit: UnitReference, _ button: PanelButton) async throws {
