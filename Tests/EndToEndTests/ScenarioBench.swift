@@ -165,7 +165,7 @@ final class ScenarioBench: Sendable {
         return PanelState(green: green, yellow: !yellow, buzzer: !buzzer)
     }
 
-    private func waitForRelays(_ unit: UnitReference, showing state: PanelState) async throws -> Bool {
+    func waitForRelays(_ unit: UnitReference, showing state: PanelState) async throws -> Bool {
         let deadline = ContinuousClock.now.advanced(by: .seconds(waitSeconds))
         while ContinuousClock.now < deadline {
             if relaysShow(unit) == state { return true }
