@@ -333,6 +333,27 @@ import Testing
         #expect(configuration.http == HTTPSettings(host: "::1", port: 9090))
     }
 
+    @Test func test_httpSessionAndConnectionLimits() throws {
+        let listen = #"listen: "127.0.0.1:8080""#
+        let configuration = try site.parse(
+            site.replacing(
+                listen,
+                with: listen + ", session_idle_minutes: 15, idle_timeout_seconds: 10, max_connections: 64, max_stream_clients: 8"))
+        #expect(configuration.http.sessionIdleMinutes == 15)
+        #expect(configuration.http.idleTimeoutSeconds == 10)
+        #expect(configuration.http.maximumConnections == 64)
+        #expect(configuration.http.maximumStreamClients == 8)
+        let defaults = try site.parse(site.valid)
+        #expect(defaults.http.sessionIdleMinutes == 30)
+        #expect(defaults.http.maximumConnections == 256)
+        #expect(defaults.http.maximumStreamClients == 64)
+        site.expectSingleError(
+            site.replacing(listen, with: listen + ", session_idle_minutes: 0"), line: 2, field: "http.session_idle_minutes")
+        site.expectSingleError(site.replacing(listen, with: listen + ", max_connections: 0"), line: 2, field: "http.max_connections")
+        site.expectSingleError(
+            site.replacing(listen, with: listen + ", idle_timeout_seconds: 0"), line: 2, field: "http.idle_timeout_seconds")
+    }
+
     @Test func test_quotedNumberIsNotANumber() {
         site.expectSingleError(
             site.replacing("retries: 2", with: #"retries: "2""#), line: 15, field: "systems[0].device.retries",

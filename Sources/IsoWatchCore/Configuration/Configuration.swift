@@ -49,14 +49,27 @@ public struct HTTPSettings: Sendable, Equatable {
     public var openRead: Bool?
     /// The users file (`isowatch user add`); absolute. Without one nobody can sign in.
     public var usersFile: URL?
+    /// The absolute lifetime of a session, however active it is.
     public var sessionLifetimeSeconds: Double
+    /// A session unused this long ends (`http.session_idle_minutes`): on a shared theatre PC the
+    /// previous operator does not stay signed in.
+    public var sessionIdleMinutes: Double
     /// Who may read `/metrics`. Unset: the same as the API (open exactly when reading is open), so
     /// that a server that asks for a sign-in to read does not hand its state to anyone who asks.
     public var metrics: MetricsAccess?
+    /// A connection that sends nothing for this long while no response is being written (between
+    /// requests, or in the middle of a request's headers or body) is closed.
+    public var idleTimeoutSeconds: Double
+    /// Open connections at most; a connection beyond it is answered 503 and closed.
+    public var maximumConnections: Int
+    /// Live-stream (server-sent events) clients at most; beyond it the stream is answered 503.
+    public var maximumStreamClients: Int
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, tls: TLSFiles? = nil, openRead: Bool? = nil,
-        usersFile: URL? = nil, sessionLifetimeSeconds: Double = 8 * 3600, metrics: MetricsAccess? = nil
+        usersFile: URL? = nil, sessionLifetimeSeconds: Double = 8 * 3600, sessionIdleMinutes: Double = 30,
+        metrics: MetricsAccess? = nil, idleTimeoutSeconds: Double = 30, maximumConnections: Int = 256,
+        maximumStreamClients: Int = 64
     ) {
         self.host = host
         self.port = port
@@ -64,7 +77,28 @@ public struct HTTPSettings: Sendable, Equatable {
         self.openRead = openRead
         self.usersFile = usersFile
         self.sessionLifetimeSeconds = sessionLifetimeSeconds
+        self.sessionIdleMinutes = sessionIdleMinutes
         self.metrics = metrics
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.maximumConnections = maximumConnections
+        self.maximumStreamClients = maximumStreamClients
+    }
+
+    /// Whether `host` reaches only this machine: a loopback address or `localhost`.
+    public static func isLoopback(_ host: String) -> Bool {
+        let name = host.lowercased()
+        if name == "localhost" || name == "::1" || name == "0:0:0:0:0:0:0:1" { return true }
+        let octets = name.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Why this server hands passwords and session cookies to the network in the clear, or nil:
+    /// a users file (people sign in) served over plain HTTP on an address other machines reach.
+    /// Loopback (behind a local TLS proxy) or TLS: nil.
+    public var plainHTTPExposure: String? {
+        guard tls == nil, usersFile != nil, !Self.isLoopback(host) else { return nil }
+        return "sign-in is served over plain HTTP on \(host):\(port), off loopback: passwords and session "
+            + "cookies cross the network in the clear; configure http.tls or listen on 127.0.0.1 behind a TLS proxy"
     }
 }
 

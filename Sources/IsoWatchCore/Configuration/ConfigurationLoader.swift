@@ -131,7 +131,8 @@ private struct ConfigurationParser {
     func httpSettings(_ value: YAMLValue) -> HTTPSettings {
         guard
             let mapping = value.mapping(allowedKeys: [
-                "listen", "tls", "open_read", "users_file", "session_lifetime_seconds", "metrics",
+                "listen", "tls", "open_read", "users_file", "session_lifetime_seconds", "session_idle_minutes", "metrics",
+                "idle_timeout_seconds", "max_connections", "max_stream_clients",
             ])
         else { return HTTPSettings() }
         var settings = HTTPSettings()
@@ -158,6 +159,18 @@ private struct ConfigurationParser {
         if let users = mapping["users_file"] { settings.usersFile = path(users) }
         if let lifetime = mapping["session_lifetime_seconds"]?.number(in: 1...604_800, unit: "s") {
             settings.sessionLifetimeSeconds = lifetime
+        }
+        if let idle = mapping["session_idle_minutes"]?.number(in: 1...1440, unit: "min") {
+            settings.sessionIdleMinutes = idle
+        }
+        if let idle = mapping["idle_timeout_seconds"]?.number(in: 1...3600, unit: "s") {
+            settings.idleTimeoutSeconds = idle
+        }
+        if let connections = mapping["max_connections"]?.integer(in: 1...1000) {
+            settings.maximumConnections = connections
+        }
+        if let streams = mapping["max_stream_clients"]?.integer(in: 1...1000) {
+            settings.maximumStreamClients = streams
         }
         if let metrics = mapping["metrics"], let text = metrics.string() {
             if let access = MetricsAccess(rawValue: text) {
