@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTLS
+import NIOSSL
 import IsoWatchCore
 import NIOCore
 
@@ -10,6 +11,10 @@ public struct WebAccess: Sendable {
     public var openRead: Bool
     public var users: UserDirectory
     public var sessionLifetimeSeconds: Double
+    /// A session unused this long ends (401 on its next use); 30 minutes by default.
+    public var sessionIdleSeconds: Double
+    /// The sessions' clock (tests move it instead of waiting).
+    public var now: @Sendable () -> ContinuousClock.Instant
     /// PEM files: when set the server speaks only HTTPS and session cookies are `Secure`.
     public var tls: TLSFiles?
     /// Writes one journal entry: kind (`login`, `login_refused`, `logout`, `silence`,
@@ -23,13 +28,17 @@ public struct WebAccess: Sendable {
         @Sendable (_ kind: String, _ user: String, _ system: String?, _ detail: String) async throws -> Void
 
     public init(
-        openRead: Bool, users: UserDirectory, sessionLifetimeSeconds: Double = 8 * 3600, tls: TLSFiles? = nil,
-        openMetrics: Bool? = nil, journal: @escaping AccessJournal = { _, _, _, _ in }
+        openRead: Bool, users: UserDirectory, sessionLifetimeSeconds: Double = 8 * 3600,
+        sessionIdleSeconds: Double = 30 * 60, tls: TLSFiles? = nil, openMetrics: Bool? = nil,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
+        journal: @escaping AccessJournal = { _, _, _, _ in }
     ) {
         self.openMetrics = openMetrics ?? openRead
         self.openRead = openRead
         self.users = users
         self.sessionLifetimeSeconds = sessionLifetimeSeconds
+        self.sessionIdleSeconds = sessionIdleSeconds
+        self.now = now
         self.tls = tls
         self.journal = journal
     }
@@ -42,7 +51,8 @@ public struct WebAccess: Sendable {
         let users = try settings.usersFile.map(UserDirectory.load) ?? UserDirectory()
         return WebAccess(
             openRead: settings.openRead ?? (settings.usersFile == nil), users: users,
-            sessionLifetimeSeconds: settings.sessionLifetimeSeconds, tls: settings.tls,
+            sessionLifetimeSeconds: settings.sessionLifetimeSeconds, sessionIdleSeconds: settings.sessionIdleMinutes * 60,
+            tls: settings.tls,
             openMetrics: settings.metrics.map { $0 == .open }, journal: journal)
     }
 
@@ -56,10 +66,13 @@ public struct IsoWatchRequestContext: RequestContext, RemoteAddressRequestContex
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
     public var user: SignedInUser?
+    /// The connection: the live stream closes it to drop a client that stopped reading.
+    let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
     }
 
     /// Bodies this server accepts are small JSON documents; Hummingbird's default (2 MiB) would
@@ -97,24 +110,79 @@ struct SessionMiddleware: RouterMiddleware {
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         var context = context
+        var ended: String?
         if let token = request.cookies[sessionCookieName]?.value {
-            context.user = sessions.user(token: token)
+            switch sessions.lookup(token: token) {
+            case .active(let user): context.user = user
+            case .ended(let reason): ended = reason
+            case .unknown: break
+            }
         }
         // A request no route matched has no endpoint path: it gets the router's 404 either way.
         if context.user == nil, request.method == .get || request.method == .head,
             let route = context.endpointPath, needsSession(route: route)
         {
-            return HTTPServer.errorResponse(.unauthorized, "sign in to read (reading is not open on this server)")
+            let reason = ended.map { "\($0); sign in again" } ?? "sign in to read (reading is not open on this server)"
+            return HTTPServer.errorResponse(.unauthorized, reason)
         }
         return try await next(request, context)
     }
 }
 
+/// A TLS file of the configuration that cannot serve: names the field and the file.
+public struct TLSFileError: Error, CustomStringConvertible {
+    public var field: String
+    public var file: String
+    public var reason: String
+
+    public var description: String {
+        "\(field): '\(file)' \(reason)"
+    }
+}
+
 extension HTTPServer {
+    /// HSTS under TLS: browsers that once reached this server over HTTPS refuse plain HTTP to it
+    /// for a year (a downgrade on the hospital network cannot then read a session cookie).
+    static let strictTransportSecurity = "max-age=31536000"
+
+    /// TLS 1.2 at least (1.0 and 1.1 are refused in the handshake). Every problem with the files
+    /// (missing, unreadable, not PEM, a key that does not belong to the certificate) is a
+    /// `TLSFileError` naming the file, thrown before the server starts.
     static func tlsConfiguration(_ files: TLSFiles) throws -> TLSConfiguration {
-        let chain = try NIOSSLCertificate.fromPEMFile(files.certificateChain.path)
-        let key = try NIOSSLPrivateKey(file: files.privateKey.path, format: .pem)
-        return TLSConfiguration.makeServerConfiguration(
+        let certificatePath = files.certificateChain.path
+        let keyPath = files.privateKey.path
+        for (field, path) in [("http.tls.certificate", certificatePath), ("http.tls.private_key", keyPath)]
+        where !FileManager.default.isReadableFile(atPath: path) {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read (permissions)" : "does not exist"
+            throw TLSFileError(field: field, file: path, reason: reason)
+        }
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
+        } catch {
+            throw TLSFileError(field: "http.tls.certificate", file: certificatePath, reason: "is not a PEM certificate chain (\(error))")
+        }
+        guard !chain.isEmpty else {
+            throw TLSFileError(field: "http.tls.certificate", file: certificatePath, reason: "holds no PEM certificate")
+        }
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+        } catch {
+            throw TLSFileError(field: "http.tls.private_key", file: keyPath, reason: "is not a PEM private key (\(error))")
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        do {
+            // Builds the context now, so that a key of another certificate fails here, not in the
+            // first handshake.
+            _ = try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw TLSFileError(
+                field: "http.tls.private_key", file: keyPath,
+                reason: "does not fit the certificate '\(certificatePath)' (\(error))")
+        }
+        return configuration
     }
 }

@@ -135,7 +135,9 @@ struct AuthRoutes {
         let (token, user) = sessions.open(name: account.name, role: account.role)
         await journal("login", user: account.name, detail: "signed in as \(account.role.rawValue) from \(address)")
         var response = HTTPServer.jsonResponse(UserDocument(user))
-        response.setCookie(cookie(value: token, maxAge: Int(access.sessionLifetimeSeconds.rounded(.up))))
+        // A browser-session cookie (no Max-Age, no Expires): closing the browser forgets it. The
+        // server ends the session itself after its lifetime or its idle time, whichever is first.
+        response.setCookie(cookie(value: token, maxAge: nil))
         return response
     }
 
@@ -160,7 +162,19 @@ struct AuthRoutes {
         }
     }
 
-    private func cookie(value: String, maxAge: Int) -> Cookie {
+    /// Journals every refusal count still waiting for its window to end: at shutdown, so that a
+    /// restart loses none of them.
+    func flushPendingRefusals() async {
+        let minutes = Int((Double(refusals.window.components.seconds) / 60).rounded(.up))
+        for (key, summary) in refusals.closeAll() {
+            await journal(
+                "login_refused", user: key.name,
+                detail: "\(summary.count) more refused sign-ins from \(key.address) within \(minutes) min of the first "
+                    + "(counted until the server stopped)")
+        }
+    }
+
+    private func cookie(value: String, maxAge: Int?) -> Cookie {
         // HttpOnly: page scripts never see the token. SameSite=Strict: another site's page cannot
         // make the browser send it (no cross-site silencing). Secure whenever the server has TLS.
         (try? Cookie.validated(

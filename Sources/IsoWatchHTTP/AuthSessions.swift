@@ -17,17 +17,43 @@ public struct SignedInUser: Sendable, Equatable {
 }
 
 /// Sessions live in memory: a restart signs everybody out, which is the safe direction.
+///
+/// A session ends at the first of two deadlines: its absolute lifetime from sign-in, and
+/// `idleTimeout` after the last request that used it. An ended session is removed when it is
+/// next presented (and with the next sign-in), so the table stays as small as the staff.
 final class SessionStore: Sendable {
     private struct Entry {
         var user: SignedInUser
         var deadline: ContinuousClock.Instant
+        var lastUsed: ContinuousClock.Instant
+    }
+
+    /// What a session cookie names.
+    enum Lookup: Equatable {
+        case active(SignedInUser)
+        /// It named a session that has just ended (and is now removed): idle too long, or too old.
+        case ended(reason: String)
+        /// No such session (never was, signed out, or already removed).
+        case unknown
+
+        var user: SignedInUser? {
+            if case .active(let user) = self { user } else { nil }
+        }
     }
 
     private let sessions = Mutex<[String: Entry]>([:])
     let lifetime: Duration
+    let idleTimeout: Duration
+    /// The store's clock: tests move it instead of waiting.
+    let now: @Sendable () -> ContinuousClock.Instant
 
-    init(lifetime: Duration) {
+    init(
+        lifetime: Duration, idleTimeout: Duration = .seconds(30 * 60),
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) {
         self.lifetime = lifetime
+        self.idleTimeout = idleTimeout
+        self.now = now
     }
 
     /// A new session for `name`; returns the token for the cookie.
@@ -37,30 +63,44 @@ final class SessionStore: Sendable {
         let token = (0..<4).map { _ in String(format: "%016llx", generator.next() as UInt64) }.joined()
         let seconds = Double(lifetime.components.seconds) + Double(lifetime.components.attoseconds) * 1e-18
         let user = SignedInUser(name: name, role: role, expires: Date().addingTimeInterval(seconds))
-        let now = ContinuousClock.now
+        let now = now()
         sessions.withLock { sessions in
-            // Expired sessions go when the next one opens, so the table stays as small as the staff.
-            sessions = sessions.filter { $0.value.deadline > now }
-            sessions[token] = Entry(user: user, deadline: now + lifetime)
+            sessions = sessions.filter { $0.value.deadline > now && now - $0.value.lastUsed < idleTimeout }
+            sessions[token] = Entry(user: user, deadline: now + lifetime, lastUsed: now)
         }
         return (token, user)
     }
 
-    /// The session's user, if the token names a session that has not expired.
+    /// The session's user, if the token names a session that has not ended; using it restarts
+    /// its idle time.
     func user(token: String) -> SignedInUser? {
-        let now = ContinuousClock.now
+        lookup(token: token).user
+    }
+
+    func lookup(token: String) -> Lookup {
+        let now = now()
         return sessions.withLock { sessions in
-            guard let entry = sessions[token] else { return nil }
-            guard entry.deadline > now else {
+            guard var entry = sessions[token] else { return .unknown }
+            if entry.deadline <= now {
                 sessions[token] = nil
-                return nil
+                return .ended(reason: "the session reached its lifetime")
             }
-            return entry.user
+            if now - entry.lastUsed >= idleTimeout {
+                sessions[token] = nil
+                return .ended(reason: "the session was idle too long")
+            }
+            entry.lastUsed = now
+            sessions[token] = entry
+            return .active(entry.user)
         }
     }
 
     func close(token: String) {
         _ = sessions.withLock { $0.removeValue(forKey: token) }
+    }
+
+    var count: Int {
+        sessions.withLock { $0.count }
     }
 }
 

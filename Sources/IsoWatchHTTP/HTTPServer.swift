@@ -1,9 +1,11 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import IsoWatchCore
 import HummingbirdTLS
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// The operator-facing HTTP API.
 public enum HTTPServer {
@@ -11,43 +13,71 @@ public enum HTTPServer {
     /// the client's address and the signed-in user, if any).
     public typealias Context = IsoWatchRequestContext
 
-    /// Builds the application. `onListening` receives the bound port (useful with port 0).
-    /// Throws when the TLS files of `access` do not load.
+    /// Builds the server as a service. `onListening` receives the bound port (useful with port 0).
+    /// Throws a `TLSFileError` naming the file when the TLS files of `access` do not load. When the
+    /// server has stopped, refused sign-ins still being counted are journalled (none is lost to a
+    /// restart).
     public static func makeApplication(
         state: any LiveStateProvider,
         host: String,
         port: Int,
         logger: Logger,
         access: WebAccess = .openReadOnly,
+        limits: HTTPLimits = HTTPLimits(),
         history: HistoryRoutes? = nil,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) throws -> some ApplicationProtocol {
-        let router = makeRouter(state: state, logger: logger, access: access, history: history)
-        return Application(
+    ) throws -> some Service {
+        let auth = AuthRoutes(access: access, sessions: makeSessions(access), limiter: LoginLimiter(), logger: logger)
+        let hub = LiveStreamHub(
+            maximumClients: limits.maximumStreamClients, bufferPerClient: limits.streamBufferPerClient,
+            updates: { state.statusUpdates() })
+        let router = makeRouter(state: state, logger: logger, access: access, history: history, auth: auth, hub: hub)
+        let connections = ConnectionLimiter(maximum: limits.maximumConnections, logger: logger)
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ConnectionCapHandler(limiter: connections)],
+            idleTimeout: TimeAmount(limits.idleTimeout))
+        let application = Application(
             router: router,
-            server: try access.tls.map { try .tls(.http1(), tlsConfiguration: tlsConfiguration($0)) } ?? .http1(),
+            server: try access.tls.map { try .tls(.http1(configuration: http1), tlsConfiguration: tlsConfiguration($0)) }
+                ?? .http1(configuration: http1),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "isowatch"),
             onServerRunning: { channel in
                 await onListening(channel.localAddress?.port ?? port)
             },
             logger: logger
         )
+        return HTTPService(application: application, afterStop: { await auth.flushPendingRefusals() })
     }
 
     /// Every route of the server, guarded as configured (public so that the OpenAPI test can list them).
     public static func makeRouter(
         state: any LiveStateProvider, logger: Logger, access: WebAccess = .openReadOnly, history: HistoryRoutes? = nil
     ) -> Router<Context> {
+        makeRouter(
+            state: state, logger: logger, access: access, history: history,
+            auth: AuthRoutes(access: access, sessions: makeSessions(access), limiter: LoginLimiter(), logger: logger),
+            hub: LiveStreamHub(maximumClients: HTTPLimits().maximumStreamClients, updates: { state.statusUpdates() }))
+    }
+
+    static func makeSessions(_ access: WebAccess) -> SessionStore {
+        SessionStore(
+            lifetime: .milliseconds(Int64(access.sessionLifetimeSeconds * 1000)),
+            idleTimeout: .milliseconds(Int64(access.sessionIdleSeconds * 1000)), now: access.now)
+    }
+
+    static func makeRouter(
+        state: any LiveStateProvider, logger: Logger, access: WebAccess, history: HistoryRoutes?, auth: AuthRoutes,
+        hub: LiveStreamHub
+    ) -> Router<Context> {
         let router = Router(context: Context.self)
         // Middleware guards only the routes registered after it: these two come before every route.
         router.add(middleware: RequestHygieneMiddleware(scheme: access.tls == nil ? "http" : "https"))
-        let sessions = SessionStore(lifetime: .milliseconds(Int64(access.sessionLifetimeSeconds * 1000)))
         router.add(
-            middleware: SessionMiddleware(sessions: sessions, openRead: access.openRead, openMetrics: access.openMetrics))
+            middleware: SessionMiddleware(sessions: auth.sessions, openRead: access.openRead, openMetrics: access.openMetrics))
         history?.registerMetrics(on: router)
-        AuthRoutes(access: access, sessions: sessions, limiter: LoginLimiter(), logger: logger).register(on: router)
+        auth.register(on: router)
         ActionsRoutes(state: state, access: access, logger: logger).register(on: router)
-        LiveRoutes(state: state).register(on: router)
+        LiveRoutes(state: state, hub: hub).register(on: router)
         DashboardRoutes().register(on: router)
         history?.register(on: router, state: state)
         router.get("/healthz") { _, _ -> Response in
@@ -82,5 +112,22 @@ public enum HTTPServer {
         return Response(
             status: status, headers: [.contentType: "application/json"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// The HTTP server as the service group runs it: the application, then what must happen once it
+/// no longer takes requests.
+struct HTTPService<App: ApplicationProtocol>: Service {
+    let application: App
+    let afterStop: @Sendable () async -> Void
+
+    func run() async throws {
+        do {
+            try await application.run()
+        } catch {
+            await afterStop()
+            throw error
+        }
+        await afterStop()
     }
 }

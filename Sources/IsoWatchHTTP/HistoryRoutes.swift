@@ -102,19 +102,26 @@ public struct HistoryRoutes: Sendable {
                     body: ResponseBody(byteBuffer: ByteBuffer(string: report.html())))
             }
         }
-        router.get("/api/v1/events") { request, _ -> Response in
+        router.get("/api/v1/events") { request, context -> Response in
             try await routes.withStore(request) { store, query in
                 let (from, to) = try query.optionalRange()
                 let limit = min(try query.integer("limit", in: 1...10_000) ?? 100, Self.maximumListItems)
                 let before = try query.integer("before", in: 1...Int.max).map(Int64.init)
-                let events = try await store.events(
-                    JournalQuery(
-                        system: query.text("system"), from: from, to: to, kindPrefix: query.text("kind"), limit: limit,
-                        afterID: before))
-                var response = HTTPServer.jsonResponse(events)
-                if events.count == limit, let last = events.last {
-                    // A full page: there may be more, older than the last entry.
-                    response.headers[HTTPField.Name("X-Next-Before")!] = String(last.id)
+                let kind = query.text("kind")
+                // `user.*` entries (sign-ins with addresses and mistyped names, which are often
+                // passwords) are for admins: asking for them is refused, and other pages leave them out.
+                let admin = context.user.map { $0.role >= .admin } ?? false
+                if !admin, let kind, kind.hasPrefix(Self.userKindPrefix) {
+                    return HTTPServer.errorResponse(.forbidden, "journal entries '\(Self.userKindPrefix)*' are for admins only")
+                }
+                let page = try await routes.eventPage(
+                    store,
+                    JournalQuery(system: query.text("system"), from: from, to: to, kindPrefix: kind, limit: limit, afterID: before),
+                    hidingUserEntries: !admin && Self.userKindPrefix.hasPrefix(kind ?? ""))
+                var response = HTTPServer.jsonResponse(page.events)
+                if let next = page.nextBefore {
+                    // There may be more, older than this cursor.
+                    response.headers[HTTPField.Name("X-Next-Before")!] = String(next)
                 }
                 return response
             }
@@ -135,6 +142,35 @@ public struct HistoryRoutes: Sendable {
                 return HTTPServer.jsonResponse(alarms)
             }
         }
+    }
+
+    static let userKindPrefix = "user."
+
+    /// One page of journal entries and the cursor of the next, if there may be one. Hiding
+    /// `user.*` entries, it reads on past them until the page is full, at most 10 pages deep;
+    /// a page cut short there still carries the cursor, so that no entry is skipped.
+    func eventPage(
+        _ store: HistoryStore, _ query: JournalQuery, hidingUserEntries: Bool
+    ) async throws -> (events: [JournalEntry], nextBefore: Int64?) {
+        guard hidingUserEntries else {
+            let events = try await store.events(query)
+            return (events, events.count == query.limit ? events.last?.id : nil)
+        }
+        var events: [JournalEntry] = []
+        var cursor = query.afterID
+        for _ in 0..<10 {
+            var batchQuery = query
+            batchQuery.afterID = cursor
+            let batch = try await store.events(batchQuery)
+            for entry in batch {
+                cursor = entry.id
+                guard !entry.kind.hasPrefix(Self.userKindPrefix) else { continue }
+                events.append(entry)
+                if events.count == query.limit { return (events, entry.id) }
+            }
+            if batch.count < query.limit { return (events, nil) }
+        }
+        return (events, cursor)
     }
 
     /// One page of readings: raw answers stop after `maximumRawPoints`, and the time of the first

@@ -8,43 +8,38 @@ import ServiceLifecycle
 /// event per IT system (the snapshot); then one `status` event whenever a system's status changes
 /// (a new reading, an alarm change, data going stale). The data of each event is the same JSON
 /// object as `GET /api/v1/systems/{id}`. A comment line every 15 s keeps proxies from closing an
-/// idle stream and lets the server notice a vanished client.
+/// idle stream and lets the server notice a vanished client. The fan-out, the client cap and the
+/// dropping of clients that do not read are `LiveStreamHub`'s; beyond the cap: 503.
 struct LiveRoutes {
     let state: any LiveStateProvider
-    static let keepAliveInterval = Duration.seconds(15)
+    let hub: LiveStreamHub
 
     func register(on router: Router<IsoWatchRequestContext>) {
-        router.get("/api/v1/stream") { _, _ -> Response in
-            // Subscribe before taking the snapshot, so no change between the two is lost (one may
+        router.get("/api/v1/stream") { _, context -> Response in
+            // Join before taking the snapshot, so no change between the two is lost (one may
             // arrive twice, which a client that replaces a tile's state by id does not notice).
-            let updates = state.statusUpdates()
+            let channel = context.channel
+            guard let membership = hub.join(onDrop: { channel.close(promise: nil) }) else {
+                var response = HTTPServer.errorResponse(
+                    .serviceUnavailable,
+                    "the live stream has its maximum of \(hub.maximumClients) clients; try again later")
+                response.headers[.retryAfter] = "10"
+                return response
+            }
             let snapshot = await state.systems()
             let body = ResponseBody { writer in
-                let (events, sink) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .bufferingOldest(64))
                 var first = ByteBuffer(string: "retry: 2000\n\n")
                 for status in snapshot { first.writeImmutableBuffer(Self.event(status)) }
-                sink.yield(first)
                 try await withGracefulShutdownHandler {
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask {
-                            for await status in updates { sink.yield(Self.event(status)) }
-                            // The broadcaster dropped this client (it lagged behind) or shut down:
-                            // end the response so the browser reconnects to a fresh snapshot.
-                            sink.finish()
-                        }
-                        group.addTask {
-                            while !Task.isCancelled {
-                                try await Task.sleep(for: Self.keepAliveInterval)
-                                sink.yield(ByteBuffer(string: ": keep-alive\n\n"))
-                            }
-                        }
-                        defer { group.cancelAll() }
-                        for await buffer in events {
-                            try await writer.write(buffer)
-                        }
+                    defer { hub.leave(membership.id) }
+                    try await writer.write(first)
+                    // Ends when the hub drops this client or the monitor's stream ends: the
+                    // response then ends and the browser reconnects to a fresh snapshot.
+                    for await buffer in membership.events {
+                        try await writer.write(buffer)
                     }
                 } onGracefulShutdown: {
-                    sink.finish()
+                    hub.leave(membership.id)
                 }
                 try await writer.finish(nil)
             }

@@ -15,7 +15,8 @@ import Hummingbird
 ///   then `Sec-Fetch-Site`, when present, must say `same-origin` or `none`. SameSite=Strict alone
 ///   lets a sibling host on the same site post, and does nothing against login CSRF.
 /// - **`nosniff` and a CSP on every response**, errors included; a route that sets its own CSP
-///   (the dashboard, the report) keeps it.
+///   (the dashboard, the report) keeps it. Under TLS also HSTS (`Strict-Transport-Security`);
+///   never over plain HTTP, where a browser ignores it and it would only mislead.
 struct RequestHygieneMiddleware: RouterMiddleware {
     typealias Context = IsoWatchRequestContext
     /// `https` when the server speaks TLS: part of its own origin.
@@ -43,6 +44,9 @@ struct RequestHygieneMiddleware: RouterMiddleware {
             response.headers[.contentSecurityPolicy] = Self.defaultContentSecurityPolicy
         }
         response.headers[.xContentTypeOptions] = "nosniff"
+        if scheme == "https" {
+            response.headers[.strictTransportSecurity] = HTTPServer.strictTransportSecurity
+        }
         return response
     }
 

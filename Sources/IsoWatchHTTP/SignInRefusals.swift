@@ -56,6 +56,16 @@ final class SignInRefusals: Sendable {
         }
     }
 
+    /// Ends every window; the refusals counted in each that has any (shutdown: nothing is lost).
+    func closeAll() -> [(Key, Summary)] {
+        windows.withLock { windows in
+            defer { windows = [:] }
+            return windows.compactMap { key, open in
+                open.counted > 0 ? (key, Summary(count: open.counted, opened: open.openedDate)) : nil
+            }
+        }
+    }
+
     /// Ends the key's window; the refusals counted in it, if any.
     func close(_ key: Key) -> Summary? {
         windows.withLock { windows in

@@ -123,9 +123,17 @@ public struct IsoWatchRuntime: Sendable {
             renderMetrics = { metrics.render(await monitor.systems()) }
         }
         let history = HistoryRoutes(store: persistence?.store, metrics: renderMetrics, siteName: configuration.site.name)
+        // Passwords over plain HTTP to the network: said at every start, in the log and the journal.
+        if let exposure = configuration.http.plainHTTPExposure {
+            logger.warning("\(exposure)")
+            persistence?.journal(
+                kind: "http.insecure",
+                detail: ["listen": .string("\(configuration.http.host):\(configuration.http.port)"), "text": .string(exposure)])
+        }
         let http = try HTTPServer.makeApplication(
             state: monitor, host: configuration.http.host, port: configuration.http.port, logger: logger,
             access: access,
+            limits: HTTPLimits(configuration.http),
             history: history,
             onListening: { port in
                 readiness.markReady(.http)

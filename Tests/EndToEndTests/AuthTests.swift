@@ -1,8 +1,10 @@
 import Foundation
 import IsoWatchCore
-import IsoWatchHTTP
+@testable import IsoWatchHTTP
+import Logging
 import IsoWatchSimulator
 import IsoWatchTesting
+import Synchronization
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -167,9 +169,12 @@ struct AuthTests {
         #expect(setCookie.hasPrefix("isowatch_session="))
         #expect(setCookie.contains("HttpOnly"))
         #expect(setCookie.contains("SameSite=Strict"))
-        #expect(setCookie.contains("Max-Age=3600"))
-        // Plain HTTP: a Secure cookie would never come back.
+        // A browser-session cookie: closing the browser forgets it (the server ends it itself).
+        #expect(!setCookie.contains("Max-Age"))
+        #expect(!setCookie.contains("Expires"))
+        // Plain HTTP: a Secure cookie would never come back, and HSTS would mean nothing.
         #expect(!setCookie.contains("Secure"))
+        #expect(reply.headers["strict-transport-security"] == nil)
         #expect(((session.json?["user"] as? [String: Any])?["name"] as? String) == "olga")
         #expect(logout.status == 204)
         #expect(logout.headers["set-cookie"]?.contains("Max-Age=0") == true)
@@ -229,7 +234,7 @@ struct AuthTests {
         try await Task.sleep(for: .milliseconds(1500))
         let after = try await client.send("GET", "/api/v1/systems", cookie: cookie)
         try await harness.stop()
-        #expect(reply.headers["set-cookie"]?.contains("Max-Age=1") == true)
+        #expect(reply.headers["set-cookie"]?.contains("Max-Age") == false)
         #expect(before.status == 200)
         #expect(after.status == 401)
     }
@@ -276,7 +281,8 @@ struct AuthTests {
         _ = try await client.login("olga", "wrong")
         let cookie = try await client.login("olga", TestUsers.passwords["olga"]!).cookie
         let silenced = try await client.send("POST", "/api/v1/systems/or-1/silence", cookie: cookie)
-        let events = try await client.send("GET", "/api/v1/events?kind=user.&limit=50", cookie: cookie)
+        let admin = try await client.login("ada", TestUsers.passwords["ada"]!).cookie
+        let events = try await client.send("GET", "/api/v1/events?kind=user.&limit=50", cookie: admin)
         try await harness.stop()
         try? FileManager.default.removeItem(at: database)
 
@@ -329,16 +335,177 @@ struct AuthTests {
         let plain = try await onOwnThread {
             try ExternalPeer.run("/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(port)/healthz"])
         }
+        // The client offers exactly one version; SECLEVEL=0 lets curl's OpenSSL offer 1.0/1.1 at all,
+        // so that a refusal is the server's.
+        func handshake(_ version: String) async throws -> (status: Int32, output: String) {
+            try await onOwnThread {
+                try ExternalPeer.run(
+                    "/usr/bin/curl",
+                    [
+                        "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", certificate, "--ciphers", "DEFAULT@SECLEVEL=0",
+                        "--tlsv\(version)", "--tls-max", version, "https://127.0.0.1:\(port)/healthz",
+                    ])
+            }
+        }
+        let tls10 = try await handshake("1.0")
+        let tls11 = try await handshake("1.1")
+        let tls12 = try await handshake("1.2")
+        let tls13 = try await handshake("1.3")
         try await harness.stop()
         try? FileManager.default.removeItem(at: directory)
 
         #expect(https.status == 0, "\(https.output)")
         #expect(https.output.contains("HTTP/1.1 200"))
+        // HSTS on every response under TLS.
+        #expect(https.output.lowercased().contains("strict-transport-security: max-age="), "\(https.output)")
+        // Refused by the server: its alert, not the client's own refusal to offer the version.
+        #expect(tls10.status != 0 && tls10.output.contains("alert protocol version"), "\(tls10.output)")
+        #expect(tls11.status != 0 && tls11.output.contains("alert protocol version"), "\(tls11.output)")
+        #expect(tls12.status == 0 && tls12.output == "200", "\(tls12.output)")
+        #expect(tls13.status == 0 && tls13.output == "200", "\(tls13.output)")
         let setCookie = https.output.split(separator: "\r\n").first { $0.lowercased().hasPrefix("set-cookie:") } ?? ""
         #expect(setCookie.contains("Secure"))
         #expect(setCookie.contains("HttpOnly"))
         // Plain HTTP to the TLS port gets no HTTP answer.
         #expect(plain.output != "200")
+    }
+
+    @Test func test_brokenTLSFilesAreAConfigurationErrorNamingTheFile() async throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "isowatch-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func generate(_ name: String) async throws -> (certificate: URL, key: URL) {
+            let certificate = directory.appending(path: "\(name)-cert.pem")
+            let key = directory.appending(path: "\(name)-key.pem")
+            let result = try await onOwnThread {
+                try ExternalPeer.run(
+                    "/usr/bin/openssl",
+                    [
+                        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key.path,
+                        "-out", certificate.path, "-days", "1", "-subj", "/CN=127.0.0.1",
+                    ])
+            }
+            try #require(result.status == 0, "openssl: \(result.output)")
+            return (certificate, key)
+        }
+        let one = try await generate("one")
+        let other = try await generate("other")
+        let garbage = directory.appending(path: "garbage.pem")
+        try Data("not a certificate\n".utf8).write(to: garbage)
+        let missing = directory.appending(path: "missing.pem")
+        func refusal(_ certificate: URL, _ key: URL) -> String? {
+            do {
+                _ = try HTTPServer.makeApplication(
+                    state: StubLiveState(), host: "127.0.0.1", port: 0, logger: Logger(label: "tls-test"),
+                    access: WebAccess(
+                        openRead: true, users: UserDirectory(), tls: TLSFiles(certificateChain: certificate, privateKey: key)))
+                return nil
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(refusal(one.certificate, one.key) == nil)
+        let garbageCertificate = refusal(garbage, one.key)
+        #expect(garbageCertificate?.contains("http.tls.certificate") == true, "\(garbageCertificate ?? "accepted")")
+        #expect(garbageCertificate?.contains(garbage.path) == true)
+        let garbageKey = refusal(one.certificate, garbage)
+        #expect(garbageKey?.contains("http.tls.private_key") == true, "\(garbageKey ?? "accepted")")
+        #expect(garbageKey?.contains(garbage.path) == true)
+        let missingKey = refusal(one.certificate, missing)
+        #expect(missingKey?.contains(missing.path) == true && missingKey?.contains("does not exist") == true, "\(missingKey ?? "accepted")")
+        // A key that belongs to another certificate: refused now, not at the first handshake.
+        let mismatch = refusal(one.certificate, other.key)
+        #expect(mismatch?.contains(other.key.path) == true, "\(mismatch ?? "accepted")")
+    }
+
+    /// Sessions end after their idle time and their lifetime, on the server's clock (moved by the
+    /// test, never waited for); an ended session is refused with 401 and removed.
+    @Test func test_idleSessionsAreRefusedAndRemoved() async throws {
+        let offset = Mutex(Duration.zero)
+        var users = UserDirectory()
+        try users.set(name: "olga", role: .operator, password: TestUsers.passwords["olga"]!, cost: 4)
+        let access = WebAccess(
+            openRead: false, users: users, sessionLifetimeSeconds: 12 * 3600, sessionIdleSeconds: 30 * 60,
+            now: { ContinuousClock.now + offset.withLock { $0 } })
+        let server = try await StandaloneHTTP(state: StubLiveState(), access: access)
+        let client = WebClient(port: server.port)
+        let idle = try await client.login("olga", TestUsers.passwords["olga"]!).cookie
+        offset.withLock { $0 += .seconds(29 * 60) }
+        // Used within the idle time: the idle time starts again.
+        let stillActive = try await client.send("GET", "/api/v1/systems", cookie: idle)
+        offset.withLock { $0 += .seconds(29 * 60) }
+        let activeAgain = try await client.send("GET", "/api/v1/systems", cookie: idle)
+        offset.withLock { $0 += .seconds(31 * 60) }
+        let afterIdle = try await client.send("GET", "/api/v1/systems", cookie: idle)
+        // Removed, not only refused: setting the clock back does not bring it back.
+        offset.withLock { $0 -= .seconds(31 * 60) }
+        let removed = try await client.send("GET", "/api/v1/session", cookie: idle)
+        let removedAction = try await client.send("POST", "/api/v1/systems/or-1/silence", cookie: idle)
+        // The absolute lifetime ends a session however active it is.
+        let busy = try await client.login("olga", TestUsers.passwords["olga"]!).cookie
+        var busyStatuses: [Int] = []
+        for _ in 0..<25 {
+            offset.withLock { $0 += .seconds(29 * 60) }
+            busyStatuses.append(try await client.send("GET", "/api/v1/systems", cookie: busy).status)
+        }
+        try await server.stop()
+
+        #expect(idle != nil && busy != nil)
+        #expect(stillActive.status == 200)
+        #expect(activeAgain.status == 200)
+        #expect(afterIdle.status == 401)
+        #expect((afterIdle.json?["error"] as? String)?.contains("idle") == true, "\(afterIdle.json ?? [:])")
+        #expect(removed.status == 200)
+        #expect(removed.json?["user"] is NSNull, "\(removed.json ?? [:])")
+        #expect(removedAction.status == 401)
+        // 24 × 29 min = 11 h 36 min still inside 12 h; the 25th request (12 h 5 min) is refused.
+        #expect(busyStatuses == Array(repeating: 200, count: 24) + [401], "\(busyStatuses)")
+    }
+
+    /// `user.*` entries (sign-ins with addresses and mistyped names) are for admins only.
+    @Test func test_userJournalEntriesAreReadableByAdminsOnly() async throws {
+        let database = FileManager.default.temporaryDirectory.appending(path: "isowatch-auth-\(UUID().uuidString).sqlite")
+        let (harness, client) = try await harness(open: true, storage: database)
+        _ = try await client.login("olga", "wrong")
+        let operatorCookie = try await client.login("olga", TestUsers.passwords["olga"]!).cookie
+        for _ in 1...3 {
+            let cookie = try await client.login("victor", TestUsers.passwords["victor"]!).cookie
+            _ = try await client.send("POST", "/api/v1/logout", cookie: cookie)
+        }
+        let adminCookie = try await client.login("ada", TestUsers.passwords["ada"]!).cookie
+        let anonymous = try await client.send("GET", "/api/v1/events?limit=1000")
+        let byOperator = try await client.send("GET", "/api/v1/events?limit=1000", cookie: operatorCookie)
+        let operatorAsksForUsers = try await client.send("GET", "/api/v1/events?kind=user.login", cookie: operatorCookie)
+        let anonymousAsksForUsers = try await client.send("GET", "/api/v1/events?kind=user.")
+        let byAdmin = try await client.send("GET", "/api/v1/events?limit=1000", cookie: adminCookie)
+        // Pages of one for the operator walk the entries the operator may see, none left out.
+        var paged: [[String: Any]] = []
+        var path = "/api/v1/events?limit=1"
+        for _ in 0..<200 {
+            let page = try await client.send("GET", path, cookie: operatorCookie)
+            paged += (try? JSONSerialization.jsonObject(with: page.body)) as? [[String: Any]] ?? []
+            guard let next = page.headers["x-next-before"] else { break }
+            path = "/api/v1/events?limit=1&before=\(next)"
+        }
+        try await harness.stop()
+        try? FileManager.default.removeItem(at: database)
+
+        func kinds(_ reply: WebClient.Reply) -> [String] {
+            ((try? JSONSerialization.jsonObject(with: reply.body)) as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+        }
+        #expect(anonymous.status == 200 && byOperator.status == 200 && byAdmin.status == 200)
+        #expect(!kinds(anonymous).isEmpty && !kinds(anonymous).contains { $0.hasPrefix("user.") }, "\(kinds(anonymous))")
+        #expect(!kinds(byOperator).contains { $0.hasPrefix("user.") }, "\(kinds(byOperator))")
+        #expect(kinds(byOperator).contains("service.started"), "\(kinds(byOperator))")
+        #expect(operatorAsksForUsers.status == 403)
+        #expect(anonymousAsksForUsers.status == 403)
+        // The control: an admin reads them (at least the eight sign-ins and sign-outs above).
+        #expect(kinds(byAdmin).filter { $0.hasPrefix("user.") }.count >= 8, "\(kinds(byAdmin))")
+        // (Entries journalled while paging are newer than the cursor: the pages hold at least the list.)
+        let visibleIDs = ((try? JSONSerialization.jsonObject(with: byOperator.body)) as? [[String: Any]] ?? []).map { "\($0["id"] ?? "")" }
+        let pagedIDs = paged.map { "\($0["id"] ?? "")" }
+        #expect(Set(visibleIDs).isSubset(of: Set(pagedIDs)), "\(pagedIDs) vs \(visibleIDs)")
+        #expect(!paged.contains { ($0["kind"] as? String)?.hasPrefix("user.") == true })
     }
 
     @Test func test_userAddWritesABcryptHashThatSignsIn() async throws {

@@ -1,11 +1,16 @@
 import Dispatch
 import Foundation
 @testable import IsoWatchHTTP
+import IsoWatchCore
 import IsoWatchService
 import IsoWatchTesting
 import Logging
 import Synchronization
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -89,7 +94,8 @@ struct HostileClientTests {
         let forged = try await client.login("olga\n<3>isowatch: forged", "x")
         let empty = try await client.login("", "x")
         let right = try await client.login("olga", password)
-        let events = try await client.send("GET", "/api/v1/events?kind=user.&limit=100")
+        let admin = try await client.login("ada", TestUsers.passwords["ada"]!).cookie
+        let events = try await client.send("GET", "/api/v1/events?kind=user.&limit=100", cookie: admin)
         try await harness.stop()
         try? FileManager.default.removeItem(at: database)
 
@@ -102,7 +108,7 @@ struct HostileClientTests {
         #expect(right.reply.status == 200)
         let entries = (try? JSONSerialization.jsonObject(with: events.body)) as? [[String: Any]] ?? []
         // Only the good sign-in: none of the refused bodies reached the limiter or the journal.
-        #expect(entries.map { "\($0["kind"] ?? "") \($0["user"] ?? "")" } == ["user.login olga"], "\(entries)")
+        #expect(entries.map { "\($0["kind"] ?? "") \($0["user"] ?? "")" } == ["user.login ada", "user.login olga"], "\(entries)")
     }
 
     @Test func test_parallelGuessesCannotAllPassTheLimiter() async throws {
@@ -128,7 +134,8 @@ struct HostileClientTests {
             statuses.append(try await client.login("olga", "guess-\(attempt)").reply.status)
         }
         _ = try await client.login("victor", "wrong")
-        let events = try await client.send("GET", "/api/v1/events?kind=user.login_refused&limit=100")
+        let admin = try await client.login("ada", TestUsers.passwords["ada"]!).cookie
+        let events = try await client.send("GET", "/api/v1/events?kind=user.login_refused&limit=100", cookie: admin)
         try await harness.stop()
         try? FileManager.default.removeItem(at: database)
 
@@ -194,16 +201,18 @@ struct HostileClientTests {
     @Test func test_eventsArePagedWithABeforeCursor() async throws {
         let database = FileManager.default.temporaryDirectory.appending(path: "isowatch-hostile-\(UUID().uuidString).sqlite")
         let (harness, client) = try await harness(open: true, storage: database)
+        // user.* entries are for admins: one sign-in of ada, then four of olga with their sign-outs.
+        let admin = try await client.login("ada", TestUsers.passwords["ada"]!).cookie
         for _ in 1...4 {
             let cookie = try await client.login("olga", TestUsers.passwords["olga"]!).cookie
             _ = try await client.send("POST", "/api/v1/logout", cookie: cookie)
         }
-        let all = try await client.send("GET", "/api/v1/events?kind=user.&limit=100")
+        let all = try await client.send("GET", "/api/v1/events?kind=user.&limit=100", cookie: admin)
         var pages: [[[String: Any]]] = []
         var cursors: [String?] = []
         var path = "/api/v1/events?kind=user.&limit=3"
         for _ in 1...5 {
-            let page = try await client.send("GET", path)
+            let page = try await client.send("GET", path, cookie: admin)
             pages.append((try? JSONSerialization.jsonObject(with: page.body)) as? [[String: Any]] ?? [])
             cursors.append(page.headers["x-next-before"])
             guard let next = page.headers["x-next-before"] else { break }
@@ -216,13 +225,131 @@ struct HostileClientTests {
 
         let allIDs = ((try? JSONSerialization.jsonObject(with: all.body)) as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
         let pagedIDs = pages.flatMap { $0 }.compactMap { $0["id"] as? Int }
-        #expect(allIDs.count == 8, "\(allIDs)")
+        #expect(allIDs.count == 9, "\(allIDs)")
         #expect(pagedIDs == allIDs)
-        #expect(pages.map(\.count) == [3, 3, 2] || pages.map(\.count) == [3, 3, 2, 0])
+        #expect(pages.map(\.count) == [3, 3, 3] || pages.map(\.count) == [3, 3, 3, 0])
         #expect(cursors.first == allIDs.dropFirst(2).first.map(String.init))
         // A limit beyond the cap is still accepted (clients that sent one keep working), and clamped.
         #expect(huge.status == 200)
         #expect(badCursor.status == 400)
+    }
+
+    // MARK: - Connections, streams and the plain-HTTP warning
+
+    /// A client that sends its headers a byte at a time (slowloris) is disconnected by the idle
+    /// timeout before its request is complete; a prompt client on the same server is served.
+    @Test(.timeLimit(.minutes(2)))
+    func test_slowlorisIsDisconnectedByTheIdleTimeout() async throws {
+        let server = try await StandaloneHTTP(state: StubLiveState(), access: .openReadOnly, limits: HTTPLimits(idleTimeout: .seconds(1)))
+        let request = Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slow-loris/1.0 (one byte at a time)\r\n\r\n".utf8)
+        let port = server.port
+        // A byte every 1.5 s (slower than the timeout): the whole request would take two minutes.
+        let outcome = try await onOwnThread { () -> (sent: Int, reply: String) in
+            let client = try StalledClient(port: port, request: "")
+            defer { client.close() }
+            var timeout = timeval(tv_sec: 1, tv_usec: 500_000)
+            _ = setsockopt(client.socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            var reply: [UInt8] = []
+            for (sent, byte) in request.enumerated() {
+                var byte = byte
+                guard Glibc.send(client.socket, &byte, 1, Int32(MSG_NOSIGNAL)) == 1 else { return (sent, String(decoding: reply, as: UTF8.self)) }
+                // Paced by the receive timeout: a recv that returns 0 is the server's close.
+                let count = Glibc.recv(client.socket, &buffer, buffer.count, 0)
+                if count == 0 || (count < 0 && errno == ECONNRESET) { return (sent + 1, String(decoding: reply, as: UTF8.self)) }
+                if count > 0 { reply += buffer[0..<count] }
+            }
+            return (request.count, String(decoding: reply, as: UTF8.self))
+        }
+        let prompt = try await HostileClientTests.curl(port, "/healthz")
+        try await server.stop()
+
+        #expect(outcome.sent < request.count, "the slow client sent its whole request (\(outcome.sent) bytes)")
+        #expect(!outcome.reply.contains("200 OK"), "\(outcome.reply)")
+        #expect(prompt.status == 200)
+    }
+
+    /// Beyond `max_connections` a new connection is closed at once; when one closes, its place is free.
+    @Test(.timeLimit(.minutes(2)))
+    func test_connectionsBeyondTheCapAreClosed() async throws {
+        let server = try await StandaloneHTTP(state: StubLiveState(), access: .openReadOnly, limits: HTTPLimits(maximumConnections: 4))
+        let port = server.port
+        // Four connections that send nothing hold every place.
+        let holders = try (0..<4).map { _ in try StalledClient(port: port, request: "") }
+        let refused = try await Self.curl(port, "/healthz")
+        holders[0].close()
+        var readmitted = 0
+        for _ in 0..<200 where readmitted != 200 {
+            readmitted = try await Self.curl(port, "/healthz").status
+        }
+        for holder in holders.dropFirst() { holder.close() }
+        try await server.stop()
+
+        #expect(refused.status != 200, "\(refused)")
+        #expect(readmitted == 200)
+    }
+
+    /// Refused sign-ins still being counted when the server stops are journalled then.
+    @Test func test_pendingRefusalCountsAreJournalledAtShutdown() async throws {
+        let journal = Mutex<[String]>([])
+        var users = UserDirectory()
+        try users.set(name: "olga", role: .operator, password: TestUsers.passwords["olga"]!, cost: 4)
+        let access = WebAccess(
+            openRead: true, users: users, journal: { kind, user, _, detail in journal.withLock { $0.append("\(kind) \(user): \(detail)") } })
+        let server = try await StandaloneHTTP(state: StubLiveState(), access: access)
+        let client = WebClient(port: server.port)
+        for attempt in 1...4 {
+            _ = try await client.login("olga", "guess-\(attempt)")
+        }
+        let beforeStop = journal.withLock { $0 }
+        try await server.stop()
+        let afterStop = journal.withLock { $0 }
+
+        // The first at once; the other three only as a count, which the five-minute window would
+        // have written, and the stop writes instead.
+        #expect(beforeStop.count == 1, "\(beforeStop)")
+        #expect(afterStop.count == 2, "\(afterStop)")
+        #expect(afterStop.last?.hasPrefix("login_refused olga: 3 more refused sign-ins from 127.0.0.1") == true, "\(afterStop)")
+    }
+
+    /// Sign-in over plain HTTP off loopback: a warning and one `http.insecure` journal entry per
+    /// start. On loopback, none.
+    @Test func test_plainHTTPOffLoopbackWithUsersIsJournalledOncePerStart() async throws {
+        let database = FileManager.default.temporaryDirectory.appending(path: "isowatch-hostile-\(UUID().uuidString).sqlite")
+        defer { try? FileManager.default.removeItem(at: database) }
+        func insecureEntries(listen: String) async throws -> Int {
+            let users = try TestUsers.file()
+            let http = """
+                { listen: "\(listen)", users_file: "\(users.path)" }
+                storage: { path: "\(database.path)" }
+                """
+            let harness = try await ServiceHarness(site: TestUsers.site(), configurationYAML: TestUsers.configuration(http: http))
+            let client = WebClient(port: harness.httpPort)
+            let admin = try await client.login("ada", TestUsers.passwords["ada"]!).cookie
+            let events = try await client.send("GET", "/api/v1/events?kind=http.insecure", cookie: admin)
+            try await harness.stop()
+            return ((try? JSONSerialization.jsonObject(with: events.body)) as? [[String: Any]] ?? []).count
+        }
+        // The same database across three starts: two off loopback, one on it.
+        let first = try await insecureEntries(listen: "0.0.0.0:0")
+        let second = try await insecureEntries(listen: "0.0.0.0:0")
+        let loopback = try await insecureEntries(listen: "127.0.0.1:0")
+        #expect(first == 1)
+        #expect(second == 2)
+        #expect(loopback == 2)
+    }
+
+    @Test func test_plainHTTPRuleNamesOnlyExposedSignIn() {
+        let users = URL(fileURLWithPath: "/etc/isowatch/users.yaml")
+        let tls = TLSFiles(certificateChain: URL(fileURLWithPath: "/c.pem"), privateKey: URL(fileURLWithPath: "/k.pem"))
+        #expect(HTTPSettings(host: "0.0.0.0", port: 8080, usersFile: users).plainHTTPExposure?.contains("0.0.0.0:8080") == true)
+        #expect(HTTPSettings(host: "10.1.2.3", port: 80, usersFile: users).plainHTTPExposure != nil)
+        #expect(HTTPSettings(host: "::", port: 80, usersFile: users).plainHTTPExposure != nil)
+        for loopback in ["127.0.0.1", "127.1.2.3", "::1", "localhost"] {
+            #expect(HTTPSettings(host: loopback, port: 8080, usersFile: users).plainHTTPExposure == nil, "\(loopback)")
+        }
+        #expect(HTTPSettings(host: "0.0.0.0", port: 8443, tls: tls, usersFile: users).plainHTTPExposure == nil)
+        #expect(HTTPSettings(host: "0.0.0.0", port: 8080).plainHTTPExposure == nil)
     }
 
     // MARK: - Pure rules

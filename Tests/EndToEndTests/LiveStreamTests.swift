@@ -1,8 +1,12 @@
 import Foundation
 import IsoWatchCore
-import IsoWatchHTTP
+@testable import IsoWatchHTTP
 import IsoWatchSimulator
 import IsoWatchTesting
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -209,6 +213,90 @@ final class EventStreamClient: @unchecked Sendable {
     }
 }
 
+/// A live state the test drives: no system, no monitor; statuses published by hand.
+final class StubLiveState: LiveStateProvider {
+    let broadcaster = LiveBroadcaster(bufferPerSubscriber: 100_000)
+
+    func systems() async -> [SystemStatus] { [] }
+    func statusUpdates() -> AsyncStream<SystemStatus> { broadcaster.subscribe() }
+    func perform(_ action: OperatorAction, system: String, user: String) async -> ActionOutcome { .noSuchSystem }
+}
+
+/// The real HTTP server alone (no monitor, no simulator) on a free loopback port, for what needs
+/// a hand on its inputs: the sessions' clock, the statuses of the live stream.
+final class StandaloneHTTP: Sendable {
+    let port: Int
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    init(state: any LiveStateProvider, access: WebAccess, limits: HTTPLimits = HTTPLimits()) async throws {
+        var logger = Logger(label: "isowatch-standalone")
+        logger.logLevel = .warning
+        let bound = Mutex<Int?>(nil)
+        let service = try HTTPServer.makeApplication(
+            state: state, host: "127.0.0.1", port: 0, logger: logger, access: access, limits: limits,
+            onListening: { port in bound.withLock { $0 = port } })
+        group = ServiceGroup(services: [service], logger: logger)
+        task = Task { [group] in try await group.run() }
+        _ = try await eventually(within: 30) { bound.withLock { $0 } != nil }
+        guard let port = bound.withLock({ $0 }) else {
+            throw ExternalPeer.PeerError.missingTool("the HTTP server did not start within 30 s")
+        }
+        self.port = port
+    }
+
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+}
+
+/// A TCP client that sends one request and then does nothing at all: it never reads, so the
+/// server's writes to it fill the socket buffers and then wait. Its receive buffer is made small.
+final class StalledClient: Sendable {
+    let socket: Int32
+
+    init(port: Int, request: String) throws {
+        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var small: Int32 = 4096
+        _ = setsockopt(socket, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            Glibc.close(socket)
+            throw ExternalPeer.PeerError.missingTool("connect to port \(port): errno \(errno)")
+        }
+        _ = request.withCString { Glibc.send(socket, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Reads everything the server sent until it closes the connection; false if it is still
+    /// open after `timeoutSeconds` without data.
+    func drainUntilClosed(timeoutSeconds: Int) async -> Bool {
+        let socket = socket
+        return (try? await onOwnThread { () -> Bool in
+            var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+            _ = setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = Glibc.recv(socket, &buffer, buffer.count, 0)
+                if count == 0 { return true }
+                if count < 0 { return errno == ECONNRESET }
+            }
+        }) ?? false
+    }
+
+    func close() {
+        Glibc.close(socket)
+    }
+}
+
 /// `GET /api/v1/stream`: a new reading or an alarm change reaches a connected client as an event.
 @Suite(.serialized)
 struct LiveStreamTests {
@@ -304,6 +392,111 @@ struct LiveStreamTests {
         #expect(slowReceived == (1...8).map { Double($0) * 1000 })
         #expect(received == (1...5).map { Double($0) * 1000 })
         #expect(broadcaster.subscriberCount == 0)
+    }
+
+    /// Each change is encoded once, whatever the number of clients; every client gets the same bytes.
+    @Test func test_eachUpdateIsEncodedOnceForAllClients() async throws {
+        let source = LiveBroadcaster()
+        let encodings = Mutex(0)
+        let hub = LiveStreamHub(
+            maximumClients: 8, keepAliveInterval: .seconds(3600), updates: { source.subscribe() },
+            encode: { status in
+                encodings.withLock { $0 += 1 }
+                return LiveRoutes.event(status)
+            })
+        let members = (0..<5).compactMap { _ in hub.join(onDrop: {}) }
+        try #require(members.count == 5)
+        // The hub subscribes from its own task: wait until it listens before publishing.
+        #expect(try await eventually(within: 30) { source.subscriberCount == 1 })
+        for ohms in 1...10 { source.publish(Self.status(ohms: Double(ohms) * 1000)) }
+        var received: [[ByteBuffer]] = []
+        for member in members {
+            var buffers: [ByteBuffer] = []
+            for await buffer in member.events {
+                buffers.append(buffer)
+                if buffers.count == 10 { break }
+            }
+            received.append(buffers)
+        }
+        #expect(encodings.withLock { $0 } == 10)
+        #expect(received.allSatisfy { $0 == received[0] })
+        #expect(received[0].count == 10)
+        #expect(String(buffer: received[0][0]).hasPrefix("event: status\ndata: {"))
+        // The cap: eight places; the ninth is refused.
+        let more = (0..<4).map { _ in hub.join(onDrop: {}) }
+        #expect(more.map { $0 != nil } == [true, true, true, false])
+        for member in members { hub.leave(member.id) }
+        #expect(hub.clientCount == 3)
+    }
+
+    /// A client that never reads is dropped (its connection closed) once it falls the buffer
+    /// behind; a client that reads gets every change meanwhile.
+    @Test(.timeLimit(.minutes(3)))
+    func test_clientThatDoesNotReadIsDroppedAndOthersKeepUp() async throws {
+        let state = StubLiveState()
+        let server = try await StandaloneHTTP(
+            state: state, access: .openReadOnly, limits: HTTPLimits(maximumStreamClients: 4, streamBufferPerClient: 64))
+        let stalled = try StalledClient(
+            port: server.port, request: "GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
+        let reader = try EventStreamClient(port: server.port)
+        let readerStatus = await reader.responseStatus()
+        // 16 KiB per event: a few megabytes fill the socket buffers of the client that does not read.
+        let padding = String(repeating: "x", count: 16 * 1024)
+        var index = 0
+        var missed: [Int] = []
+        // In batches of 16, each read before the next is published: the reader stays well inside
+        // its 64 events of buffer, as a browser that reads does.
+        for batch in stride(from: 1, through: 300, by: 16) {
+            let numbers = batch...min(batch + 15, 300)
+            for number in numbers {
+                var status = Self.status(ohms: Double(number))
+                status.name = padding
+                state.broadcaster.publish(status)
+            }
+            for number in numbers {
+                let event = await reader.next(after: &index, timeoutSeconds: 30) {
+                    EventStreamClient.status($0)?.reading?["insulation_resistance_ohms"]?.number == Double(number)
+                }
+                if event == nil { missed.append(number) }
+            }
+        }
+        let stalledWasClosed = await stalled.drainUntilClosed(timeoutSeconds: 30)
+        await reader.close()
+        stalled.close()
+        try await server.stop()
+
+        #expect(readerStatus == 200)
+        #expect(missed.isEmpty, "the reading client missed \(missed.count) events")
+        #expect(stalledWasClosed, "the client that never read was not dropped")
+    }
+
+    /// Beyond `max_stream_clients` the stream is answered 503 with a reason; a place that frees
+    /// up is taken again.
+    @Test(.timeLimit(.minutes(2)))
+    func test_streamClientsBeyondTheCapGet503() async throws {
+        let state = StubLiveState()
+        let server = try await StandaloneHTTP(state: state, access: .openReadOnly, limits: HTTPLimits(maximumStreamClients: 2))
+        let first = try EventStreamClient(port: server.port)
+        let second = try EventStreamClient(port: server.port)
+        let statuses = [await first.responseStatus(), await second.responseStatus()]
+        let refused = try await HostileClientTests.curl(server.port, "/api/v1/stream", ["-D", "-"])
+        await first.close()
+        // The server notices the closed stream at its next write: publish until a place is free.
+        var readmitted: Int?
+        for ohms in 1...600 where readmitted != 200 {
+            state.broadcaster.publish(Self.status(ohms: Double(ohms)))
+            let third = try EventStreamClient(port: server.port)
+            readmitted = await third.responseStatus()
+            await third.close()
+        }
+        await second.close()
+        try await server.stop()
+
+        #expect(statuses == [200, 200])
+        #expect(refused.status == 503)
+        #expect(refused.body.contains("maximum of 2 clients"), "\(refused.body)")
+        #expect(refused.body.lowercased().contains("retry-after:"))
+        #expect(readmitted == 200)
     }
 
     @Test func test_unchangedStatusIsNotPublishedAgain() async throws {
