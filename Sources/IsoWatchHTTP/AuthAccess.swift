@@ -4,12 +4,15 @@ import HummingbirdTLS
 import NIOSSL
 import IsoWatchCore
 import NIOCore
+import Synchronization
 
 /// Who may do what over HTTP, and where sign-ins and actions are journaled.
 public struct WebAccess: Sendable {
     /// Reading without signing in. Actions always need a signed-in user.
     public var openRead: Bool
-    public var users: UserDirectory
+    /// The users who may sign in, as last loaded; unavailable while the users file cannot be used.
+    public private(set) var userFile: LiveUsers
+    public var users: UserDirectory { userFile.directory ?? UserDirectory() }
     public var sessionLifetimeSeconds: Double
     /// A session unused this long ends (401 on its next use); 30 minutes by default.
     public var sessionIdleSeconds: Double
@@ -35,7 +38,7 @@ public struct WebAccess: Sendable {
     ) {
         self.openMetrics = openMetrics ?? openRead
         self.openRead = openRead
-        self.users = users
+        self.userFile = LiveUsers(users)
         self.sessionLifetimeSeconds = sessionLifetimeSeconds
         self.sessionIdleSeconds = sessionIdleSeconds
         self.now = now
@@ -49,15 +52,59 @@ public struct WebAccess: Sendable {
         _ settings: HTTPSettings, journal: @escaping AccessJournal = { _, _, _, _ in }
     ) throws -> WebAccess {
         let users = try settings.usersFile.map(UserDirectory.load) ?? UserDirectory()
-        return WebAccess(
-            openRead: settings.openRead ?? (settings.usersFile == nil), users: users,
+        return from(settings, users: LiveUsers(users), journal: journal)
+    }
+
+    /// With the users held by `users`, which the service reloads (an unusable users file is an
+    /// add-on that degrades: sign-in answers 503 until the file can be used again).
+    public static func from(
+        _ settings: HTTPSettings, users: LiveUsers, journal: @escaping AccessJournal = { _, _, _, _ in }
+    ) -> WebAccess {
+        var access = WebAccess(
+            openRead: settings.openRead ?? (settings.usersFile == nil), users: UserDirectory(),
             sessionLifetimeSeconds: settings.sessionLifetimeSeconds, sessionIdleSeconds: settings.sessionIdleMinutes * 60,
             tls: settings.tls,
             openMetrics: settings.metrics.map { $0 == .open }, journal: journal)
+        access.userFile = users
+        return access
     }
 
     /// Open reading, no users: the walking skeleton's behaviour, for tools and tests that only read.
     public static let openReadOnly = WebAccess(openRead: true, users: UserDirectory())
+}
+
+/// The users file as the service holds it: the directory last loaded, or why it cannot be used.
+public final class LiveUsers: Sendable {
+    public enum Availability: Sendable, Equatable {
+        case available(UserDirectory)
+        case unavailable(reason: String)
+    }
+
+    private let state: Mutex<Availability>
+
+    public init(_ directory: UserDirectory) {
+        state = Mutex(.available(directory))
+    }
+
+    public init(unavailable reason: String) {
+        state = Mutex(.unavailable(reason: reason))
+    }
+
+    public var availability: Availability { state.withLock { $0 } }
+
+    public var directory: UserDirectory? {
+        if case .available(let directory) = availability { return directory }
+        return nil
+    }
+
+    public func replace(with directory: UserDirectory) {
+        state.withLock { $0 = .available(directory) }
+    }
+
+    /// Nobody can sign in until the file is loaded again; sessions already open stay valid.
+    public func markUnavailable(reason: String) {
+        state.withLock { $0 = .unavailable(reason: reason) }
+    }
 }
 
 /// The request context of every isowatch route: the client's address (for the sign-in limit) and

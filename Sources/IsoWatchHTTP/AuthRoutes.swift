@@ -9,7 +9,7 @@ import NIOCore
 ///   session cookie; 401 for a wrong name or password (the same answer for both); 429 with
 ///   `Retry-After` after too many failures for the name or from the address; 415 unless the body
 ///   is `application/json`, 413 over 1 KiB, 400 for a name the users file could not hold; 503
-///   when the password checkers are all busy.
+///   when the password checkers are all busy, or while the users file cannot be used.
 /// - `POST /api/v1/logout` → 204, the session ends and the cookie is cleared.
 /// - `GET /api/v1/session` → 200 `{"user": {…} or null, "open_read"}`: what the dashboard needs to
 ///   decide between showing data and asking to sign in.
@@ -107,6 +107,15 @@ struct AuthRoutes {
             return HTTPServer.errorResponse(
                 .badRequest, "a user name is 1 to 64 letters, digits, '.', '_', '-' or '@'")
         }
+        // An unusable users file (an add-on, retried by the service) refuses before the limiter,
+        // so that nobody's failures are counted while nobody can sign in.
+        guard let users = access.userFile.directory else {
+            let reason = if case .unavailable(let reason) = access.userFile.availability { reason } else { "" }
+            var response = HTTPServer.errorResponse(
+                .serviceUnavailable, "sign-in is unavailable: the users file cannot be used (\(reason))")
+            response.headers[.retryAfter] = "5"
+            return response
+        }
         let address = context.clientAddress
         let slot: ContinuousClock.Instant
         switch limiter.reserve(user: credentials.name, address: address) {
@@ -120,7 +129,7 @@ struct AuthRoutes {
         case .admitted(let reserved):
             slot = reserved
         }
-        let account = access.users.account(named: credentials.name)
+        let account = users.account(named: credentials.name)
         guard let matches = await PasswordCheck.verify(credentials.password, hash: account?.passwordBcrypt) else {
             limiter.abandoned(user: credentials.name, address: address, slot: slot)
             var response = HTTPServer.errorResponse(.serviceUnavailable, "too many sign-ins at once; try again shortly")

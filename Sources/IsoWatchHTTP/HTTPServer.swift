@@ -25,13 +25,15 @@ public enum HTTPServer {
         access: WebAccess = .openReadOnly,
         limits: HTTPLimits = HTTPLimits(),
         history: HistoryRoutes? = nil,
+        addOns: AddOnBoard? = nil,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some Service {
         let auth = AuthRoutes(access: access, sessions: makeSessions(access), limiter: LoginLimiter(), logger: logger)
         let hub = LiveStreamHub(
             maximumClients: limits.maximumStreamClients, bufferPerClient: limits.streamBufferPerClient,
             updates: { state.statusUpdates() })
-        let router = makeRouter(state: state, logger: logger, access: access, history: history, auth: auth, hub: hub)
+        let router = makeRouter(
+            state: state, logger: logger, access: access, history: history, auth: auth, hub: hub, addOns: addOns)
         let connections = ConnectionLimiter(maximum: limits.maximumConnections, logger: logger)
         let http1 = HTTP1Channel.Configuration(
             additionalChannelHandlers: [ConnectionCapHandler(limiter: connections)],
@@ -51,12 +53,14 @@ public enum HTTPServer {
 
     /// Every route of the server, guarded as configured (public so that the OpenAPI test can list them).
     public static func makeRouter(
-        state: any LiveStateProvider, logger: Logger, access: WebAccess = .openReadOnly, history: HistoryRoutes? = nil
+        state: any LiveStateProvider, logger: Logger, access: WebAccess = .openReadOnly, history: HistoryRoutes? = nil,
+        addOns: AddOnBoard? = nil
     ) -> Router<Context> {
         makeRouter(
             state: state, logger: logger, access: access, history: history,
             auth: AuthRoutes(access: access, sessions: makeSessions(access), limiter: LoginLimiter(), logger: logger),
-            hub: LiveStreamHub(maximumClients: HTTPLimits().maximumStreamClients, updates: { state.statusUpdates() }))
+            hub: LiveStreamHub(maximumClients: HTTPLimits().maximumStreamClients, updates: { state.statusUpdates() }),
+            addOns: addOns)
     }
 
     static func makeSessions(_ access: WebAccess) -> SessionStore {
@@ -67,7 +71,7 @@ public enum HTTPServer {
 
     static func makeRouter(
         state: any LiveStateProvider, logger: Logger, access: WebAccess, history: HistoryRoutes?, auth: AuthRoutes,
-        hub: LiveStreamHub
+        hub: LiveStreamHub, addOns: AddOnBoard?
     ) -> Router<Context> {
         let router = Router(context: Context.self)
         // Middleware guards only the routes registered after it: these two come before every route.
@@ -80,8 +84,10 @@ public enum HTTPServer {
         LiveRoutes(state: state, hub: hub).register(on: router)
         DashboardRoutes().register(on: router)
         history?.register(on: router, state: state)
+        // 200 even when degraded: the monitor is alive, and a load balancer or probe must not
+        // restart it for an add-on (BMS server, users file) that is down and being retried.
         router.get("/healthz") { _, _ -> Response in
-            jsonResponse(["status": "ok"])
+            jsonResponse(HealthDocument(addOns: addOns?.all ?? []))
         }
         router.get("/api/v1/systems") { _, _ -> Response in
             jsonResponse(await state.systems())

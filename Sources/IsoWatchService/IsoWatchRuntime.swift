@@ -13,6 +13,8 @@ import ServiceLifecycle
 public struct IsoWatchRuntime: Sendable {
     public let services: [any Service]
     let monitor: SystemMonitor
+    /// The add-ons (HTTP server, users file, BMS server) and their health, as `/healthz` shows it.
+    public let addOns: AddOnBoard
 
     /// Everything that can go wrong while the runtime is assembled, with what to do about it.
     public struct StartupError: Error, CustomStringConvertible {
@@ -24,13 +26,15 @@ public struct IsoWatchRuntime: Sendable {
     ///   - onListening: receives the HTTP port once the server accepts connections.
     ///   - observeOutcome: sees every poll outcome on the poller's thread as it enters the
     ///     service; for the latency benchmark, which must not change the path it measures.
+    ///   - addOnBackoff: how an add-on that cannot start is retried (tests shorten it).
     public static func make(
         configuration: Configuration,
         profiles: ProfileLibrary,
         gpio: (any GPIOBackend)? = nil,
         logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in },
-        observeOutcome: @escaping @Sendable (PollOutcome) -> Void = { _ in }
+        observeOutcome: @escaping @Sendable (PollOutcome) -> Void = { _ in },
+        addOnBackoff: AddOnBackoff = .standard
     ) async throws -> IsoWatchRuntime {
         let backend = try gpio ?? makeBackend(configuration)
         var drivers: [String: OutputDriver] = [:]
@@ -113,8 +117,48 @@ public struct IsoWatchRuntime: Sendable {
         let monitorService = MonitorService(
             monitor: monitor, pollers: pollers, drivers: Array(drivers.values) + remotePanels.drivers, panels: panels, outcomes: outcomes,
             outcomesContinuation: continuation, heartbeat: heartbeat, readiness: readiness, logger: logger)
+        // Add-ons: the HTTP server, the users file and the BMS server. None of them can stop the
+        // monitor: each that cannot start (or fails later) is degraded, shown and retried.
+        let addOns = AddOnBoard()
+        let journalTransition: @Sendable (AddOnTransition) -> Void = { transition in
+            switch transition {
+            case .degraded(let name, let reason):
+                persistence?.journal(kind: "addon.degraded", detail: ["add_on": .string(name), "reason": .string(reason)])
+            case .recovered(let name, let seconds):
+                persistence?.journal(
+                    kind: "addon.recovered", detail: ["add_on": .string(name), "degraded_seconds": .number(seconds.rounded())])
+            }
+        }
+        func supervised(_ addOn: AddOn, onTransition: @escaping @Sendable (AddOnTransition) -> Void = journalTransition)
+            -> AddOnSupervisor<ContinuousClock>
+        {
+            AddOnSupervisor(
+                addOn, backoff: addOnBackoff, clock: ContinuousClock(), board: addOns, logger: logger,
+                onTransition: onTransition)
+        }
+        // The users file is read now, so that sign-in works from the first request; the add-on
+        // reads it again at start and, while it cannot be used, on every retry (sign-in answers
+        // 503 meanwhile; reading, /healthz and the dashboard's files are served as configured).
+        let users = LiveUsers(UserDirectory())
+        var usersAddOn: AddOn?
+        if let file = configuration.http.usersFile {
+            let load: @Sendable () throws -> Void = {
+                do {
+                    users.replace(with: try UserDirectory.load(file: file))
+                } catch {
+                    users.markUnavailable(reason: AddOnSupervisor<ContinuousClock>.describe(error))
+                    throw error
+                }
+            }
+            try? load()
+            usersAddOn = AddOn(name: "users") { started in
+                try load()
+                started()
+                try await gracefulShutdown()
+            }
+        }
         // Sign-ins and web actions: logged, and journalled durably before the action is answered.
-        let access = try WebAccess.from(configuration.http) { kind, user, system, detail in
+        let access = WebAccess.from(configuration.http, users: users) { kind, user, system, detail in
             logger.notice("\(kind)", metadata: ["user": "\(user)", "system": "\(system ?? "-")", "detail": "\(detail)"])
             try await persistence?.journalDurably(kind: "user.\(kind)", system: system, user: user, text: detail)
         }
@@ -130,15 +174,18 @@ public struct IsoWatchRuntime: Sendable {
                 kind: "http.insecure",
                 detail: ["listen": .string("\(configuration.http.host):\(configuration.http.port)"), "text": .string(exposure)])
         }
-        let http = try HTTPServer.makeApplication(
-            state: monitor, host: configuration.http.host, port: configuration.http.port, logger: logger,
-            access: access,
-            limits: HTTPLimits(configuration.http),
-            history: history,
-            onListening: { port in
-                readiness.markReady(.http)
-                await onListening(port)
-            })
+        // Each attempt builds the server anew, so that TLS files fixed since are read again.
+        let http = AddOn(name: "http") { started in
+            let application = try HTTPServer.makeApplication(
+                state: monitor, host: configuration.http.host, port: configuration.http.port, logger: logger,
+                access: access, limits: HTTPLimits(configuration.http), history: history, addOns: addOns,
+                onListening: { port in
+                    started()
+                    readiness.markReady(.http)
+                    await onListening(port)
+                })
+            try await application.run()
+        }
         // Last, so that on SIGTERM (services stop in reverse order) systemd hears STOPPING=1 first.
         let watchdog = SystemdWatchdogService(
             notifier: SystemdNotifier.fromEnvironment(), heartbeat: heartbeat, readiness: readiness, logger: logger)
@@ -152,12 +199,27 @@ public struct IsoWatchRuntime: Sendable {
         var services: [any Service] = persistence.map { [PersistenceService(persistence: $0, configuration: configuration)] } ?? []
         // Before the monitoring: it stops toggling only once the drivers have shown the alarm.
         if let heartbeatOutput { services.append(HeartbeatOutputService(output: heartbeatOutput)) }
-        services += [monitorService, http]
+        services.append(monitorService)
+        // A server that cannot start still lets systemd hear READY=1: the monitor runs, and
+        // waiting for the server would only get the monitor killed at the start timeout.
+        services.append(
+            supervised(http) { transition in
+                if case .degraded = transition { readiness.markReady(.http) }
+                journalTransition(transition)
+            })
+        if let usersAddOn { services.append(supervised(usersAddOn)) }
         if let bms = configuration.bms {
-            services.append(try BMSPublisher(settings: bms, monitor: monitor, systems: configuration.systems.map(\.id), logger: logger))
+            let systems = configuration.systems.map(\.id)
+            services.append(
+                supervised(
+                    AddOn(name: "bms") { started in
+                        let publisher = try BMSPublisher(settings: bms, monitor: monitor, systems: systems, logger: logger)
+                        started()
+                        try await publisher.run()
+                    }))
         }
         services.append(watchdog)
-        return IsoWatchRuntime(services: services, monitor: monitor)
+        return IsoWatchRuntime(services: services, monitor: monitor, addOns: addOns)
     }
 
     public func systems() async -> [SystemStatus] {

@@ -1,6 +1,7 @@
 import Foundation
 import IsoWatchCore
 import IsoWatchGPIO
+import IsoWatchHTTP
 import IsoWatchService
 import IsoWatchSimulator
 import IsoWatchTesting
@@ -20,12 +21,21 @@ final class ServiceHarness: Sendable {
     let configuration: Configuration
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
-    let httpPort: Int
+    /// The add-ons' health (HTTP server, users file, BMS server), as `/healthz` shows it.
+    let addOns: AddOnBoard
+    private let boundPort: Mutex<Int?>
+    /// The port the HTTP server listens on (the latest, should it have been restarted).
+    var httpPort: Int { boundPort.withLock { $0 } ?? 0 }
 
     static let profiles = try! ProfileLibrary.load(directory: RepositoryPaths.profiles)
 
     /// `configuration` is YAML in which `{TCP_PORT}` and `{RTU_PATH}` stand for where the simulator listens.
-    init(site: SiteDescription, configurationYAML: String) async throws {
+    /// - Parameters:
+    ///   - addOnBackoff: how add-ons that cannot start are retried (short in tests).
+    ///   - waitForHTTP: return only once the HTTP server listens (false: for a server that cannot start).
+    init(
+        site: SiteDescription, configurationYAML: String, addOnBackoff: AddOnBackoff = .standard, waitForHTTP: Bool = true
+    ) async throws {
         simulator = try Simulator(site: site, profiles: Self.profiles)
         let tcpPort = simulator.endpoints.compactMap(\.tcpPort).first.map(Int.init) ?? 0
         let ptyPath = simulator.endpoints.compactMap(\.ptyPath).first ?? "/nonexistent"
@@ -40,20 +50,27 @@ final class ServiceHarness: Sendable {
         var logger = Logger(label: "isowatch-e2e")
         logger.logLevel = .warning
         let port = Mutex<Int?>(nil)
+        boundPort = port
         let runtime = try await IsoWatchRuntime.make(
             configuration: configuration, profiles: Self.profiles, gpio: gpio, logger: logger,
-            onListening: { bound in port.withLock { $0 = bound } })
+            onListening: { bound in port.withLock { $0 = bound } }, addOnBackoff: addOnBackoff)
+        addOns = runtime.addOns
         group = ServiceGroup(services: runtime.services, logger: logger)
         task = Task { [group] in try await group.run() }
+        if waitForHTTP { try await waitForHTTPServer(seconds: 30) }
+    }
 
-        let deadline = Date().addingTimeInterval(30)
-        while port.withLock({ $0 }) == nil && Date() < deadline {
+    /// Waits until the HTTP server listens; returns its port.
+    @discardableResult
+    func waitForHTTPServer(seconds: Double) async throws -> Int {
+        let deadline = Date().addingTimeInterval(seconds)
+        while boundPort.withLock({ $0 }) == nil && Date() < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
-        guard let bound = port.withLock({ $0 }) else {
-            throw ExternalPeer.PeerError.missingTool("the HTTP server did not start within 30 s")
+        guard let bound = boundPort.withLock({ $0 }) else {
+            throw ExternalPeer.PeerError.missingTool("the HTTP server did not start within \(Int(seconds)) s")
         }
-        httpPort = bound
+        return bound
     }
 
     func stop() async throws {
