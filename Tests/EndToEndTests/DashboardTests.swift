@@ -125,4 +125,34 @@ struct DashboardTests {
         }
         if let figures = report?["figures"] { print("dashboard figures: \(figures)") }
     }
+
+    /// Issue 13 §8: a degraded add-on is a banner on the dashboard, named and with its reason, and
+    /// the banner goes once the add-on works again (here the BMS server, its port held by the test).
+    @Test(
+        .enabled(if: DashboardTests.browserAvailable, "chromium and chromium-driver are not installed: run ./scripts/setup"),
+        .timeLimit(.minutes(4)))
+    func test_browserShowsABannerForADegradedAddOnUntilItWorksAgain() async throws {
+        let users = try TestUsers.file()
+        defer { try? FileManager.default.removeItem(at: users) }
+        let holder = try ListeningSocket()
+        let yaml = Self.configuration(users: users).replacingOccurrences(
+            of: "gpio: { backend: simulated }\n",
+            with: "gpio: { backend: simulated }\nbms: { listen: \"127.0.0.1:\(holder.port)\" }\n")
+        let harness = try await ServiceHarness(
+            site: Self.site(), configurationYAML: yaml, addOnBackoff: AddOnDegradationTests.quickRetry)
+        let python = try TestTools.python()
+        let script = RepositoryPaths.root.appending(path: "Tests/browser/addon_banner_test.py").path
+        let url = "http://127.0.0.1:\(harness.httpPort)"
+        let degraded = try await onOwnThread { try ExternalPeer.run(python, [script, "--url", url, "--expect", "bms"], timeoutSeconds: 120) }
+        holder.close()
+        let recovered = try await eventually(within: 30) { harness.addOns.state(of: "bms")?.status == .ok }
+        let cleared = try await onOwnThread { try ExternalPeer.run(python, [script, "--url", url, "--expect", ""], timeoutSeconds: 120) }
+        try await harness.stop()
+
+        #expect(degraded.status == 0, "\(degraded.output)")
+        #expect(degraded.output.contains("BMS server (Modbus TCP)"), "the banner names the add-on: \(degraded.output)")
+        #expect(degraded.output.contains("cannot listen"), "and gives the reason: \(degraded.output)")
+        #expect(recovered)
+        #expect(cleared.status == 0, "\(cleared.output)")
+    }
 }

@@ -250,6 +250,11 @@
     }
     if (reply.status === 429) {
       $("#login-error").textContent = t("tooMany", { seconds: reply.headers.get("Retry-After") || "?" });
+    } else if (reply.status === 503) {
+      let reason = "";
+      try { reason = (await reply.json()).error || ""; } catch (error) { /* no body */ }
+      $("#login-error").textContent = t("failed", { reason });
+      loadHealth();
     } else {
       $("#login-error").textContent = t("wrongPassword");
     }
@@ -271,6 +276,32 @@
     const notice = $("#notice");
     notice.textContent = text || "";
     notice.hidden = !text;
+  }
+
+  // ---- Add-ons: a BMS server, users file or web server that is down is shown, never hidden ----
+
+  let addOns = [];
+
+  async function loadHealth() {
+    try {
+      const reply = await fetch("/healthz", { credentials: "same-origin" });
+      if (reply.ok) addOns = (await reply.json()).add_ons || [];
+    } catch (error) {
+      // The connection indicator already says that the service cannot be reached.
+    }
+    renderHealth();
+  }
+
+  function renderHealth() {
+    const banner = $("#add-ons");
+    const degraded = addOns.filter((addOn) => addOn.status === "degraded");
+    banner.replaceChildren();
+    banner.hidden = degraded.length === 0;
+    banner.dataset.degraded = degraded.map((addOn) => addOn.name).join(",");
+    if (degraded.length === 0) return;
+    banner.appendChild(element("strong", { text: t("degraded") }));
+    banner.appendChild(element("ul", {}, degraded.map((addOn) =>
+      element("li", { text: `${t("addon_" + addOn.name)}: ${addOn.reason || ""}` }))));
   }
 
   // ---- Actions ----
@@ -440,6 +471,7 @@
       renderOverview();
       route();
       renderSession();
+      renderHealth();
     });
     $("#sign-in").addEventListener("click", () => openLogin(""));
     $("#sign-out").addEventListener("click", signOut);
@@ -459,5 +491,8 @@
     window.addEventListener("hashchange", route);
     route();
     start();
+    loadHealth();
+    // Add-ons are retried by the service every 5 s to 5 min; the banner follows them.
+    setInterval(loadHealth, 10000);
   });
 })();

@@ -4,6 +4,8 @@
 (function () {
   const words = {
     en: {
+      degraded: "Running without these parts (retried automatically; monitoring and alarms are not affected):",
+      addon_bms: "BMS server (Modbus TCP)", addon_users: "Sign-in (users file)", addon_http: "Web server",
       title: "Isolated power supplies", language: "Language", signIn: "Sign in", signOut: "Sign out",
       connecting: "Connecting…", live: "Live", lost: "Connection lost – values may be out of date",
       overview: "Overview", back: "← All systems", actions: "Actions", silence: "Silence",
@@ -26,6 +28,8 @@
       c_communication: "communication lost", c_stale_data: "data stale",
     },
     de: {
+      degraded: "Läuft ohne diese Teile (werden automatisch neu versucht; Überwachung und Alarme sind nicht betroffen):",
+      addon_bms: "GLT-Server (Modbus TCP)", addon_users: "Anmeldung (Benutzerdatei)", addon_http: "Webserver",
       title: "Isolierte Stromversorgungen", language: "Sprache", signIn: "Anmelden", signOut: "Abmelden",
       connecting: "Verbinde…", live: "Live", lost: "Verbindung unterbrochen – Werte evtl. veraltet",
       overview: "Übersicht", back: "← Alle Systeme", actions: "Bedienung", silence: "Stummschalten",
@@ -48,6 +52,8 @@
       c_communication: "Kommunikation gestört", c_stale_data: "Daten veraltet",
     },
     zh: {
+      degraded: "以下部分暂不可用（自动重试；监测与报警不受影响）：",
+      addon_bms: "楼宇管理系统服务器（Modbus TCP）", addon_users: "登录（用户文件）", addon_http: "网页服务器",
       title: "医用隔离电源", language: "语言", signIn: "登录", signOut: "退出",
       connecting: "正在连接…", live: "实时", lost: "连接中断——数值可能已过时",
       overview: "总览", back: "← 全部系统", actions: "操作", silence: "消音",
