@@ -2,6 +2,10 @@ import Foundation
 import HummingbirdBcrypt
 import Yams
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What a signed-in user may do. Each role may do everything the roles before it may.
 public enum Role: String, Sendable, CaseIterable, Comparable, Codable {
     /// Reads the dashboard and the API.
@@ -144,15 +148,68 @@ public struct UserDirectory: Sendable, Equatable {
         return text
     }
 
-    /// Writes the file whole and renames it into place, readable by its owner only.
-    public func write(to file: URL) throws {
-        let temporary = file.deletingLastPathComponent().appending(path: ".\(file.lastPathComponent).\(getpid()).tmp")
-        try Data(yaml().utf8).write(to: temporary)
-        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: temporary.path)
-        if rename(temporary.path, file.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw FileError(description: "\(file.path): cannot write the users file: \(reason)")
+    /// The mode of the users file: the service's group (`isowatch`) reads it, nobody else does.
+    public static let fileMode: mode_t = 0o640
+
+    /// Writes the file atomically: a new file in the same directory (created exclusively, mode
+    /// 0640 from the start), written whole and fsynced, renamed over the old one, then the
+    /// directory fsynced. A reader (the service) sees the old file or the new one, never a part.
+    ///
+    /// Owner: `root:group` when run as root and the group exists (the service runs as that group
+    /// and must read the file); otherwise the owner and group of the file it replaces, as far as
+    /// this user may set them, or this user's for a new file.
+    public func write(to file: URL, group: String = "isowatch") throws {
+        func failure(_ what: String) -> FileError {
+            FileError(description: "\(file.path): cannot write the users file: \(what): \(String(cString: strerror(errno)))")
         }
+        let directory = file.deletingLastPathComponent()
+        let temporary = directory.appending(path: ".\(file.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
+        let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, Self.fileMode)
+        guard descriptor >= 0 else { throw failure("cannot create \(temporary.lastPathComponent)") }
+        var renamed = false
+        defer { if !renamed { unlink(temporary.path) } }
+        do {
+            defer { close(descriptor) }
+            // The umask may have taken bits away; the mode is set, not left to it.
+            guard fchmod(descriptor, Self.fileMode) == 0 else { throw failure("chmod") }
+            if let owner = Self.owner(replacing: file, group: group), fchown(descriptor, owner.user, owner.group) != 0,
+                geteuid() == 0
+            {
+                throw failure("chown")
+            }
+            let bytes = Array(yaml().utf8)
+            var written = 0
+            while written < bytes.count {
+                let count = bytes[written...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { throw failure("write") }
+                written += count
+            }
+            guard fsync(descriptor) == 0 else { throw failure("fsync") }
+        }
+        guard rename(temporary.path, file.path) == 0 else { throw failure("rename") }
+        renamed = true
+        // The rename itself is durable only once the directory is on disk.
+        let directoryDescriptor = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryDescriptor >= 0 {
+            _ = fsync(directoryDescriptor)
+            close(directoryDescriptor)
+        }
+    }
+
+    /// Who should own the users file (see `write(to:group:)`), or nil to leave the new file as created.
+    static func owner(replacing file: URL, group: String) -> (user: uid_t, group: gid_t)? {
+        if geteuid() == 0, let gid = groupID(group) { return (0, gid) }
+        var existing = stat()
+        guard stat(file.path, &existing) == 0 else { return nil }
+        return (existing.st_uid, existing.st_gid)
+    }
+
+    static func groupID(_ name: String) -> gid_t? {
+        var entry = group()
+        var result: UnsafeMutablePointer<group>?
+        var buffer = [CChar](repeating: 0, count: 16384)
+        guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return entry.gr_gid
     }
 }

@@ -18,6 +18,13 @@ struct UserCommand: AsyncParsableCommand {
             discussion: """
                 The password is read from the terminal without echo, or as one line from standard input
                 when that is not a terminal. Only its bcrypt hash is written.
+
+                The users file is replaced atomically (a new file in the same directory, fsynced, then
+                renamed over the old one), so the service never reads half a file. Its mode is 0640.
+                Run as root, the file is owned by root:isowatch when the group isowatch exists (the
+                service reads it as that group); otherwise, and when not run as root, the file keeps
+                the owner and group it had (a new file gets yours): then make sure the service's group
+                can read it.
                 """)
 
         @Argument(help: "The user's name (1 to 64 letters, digits, '.', '_', '-' or '@').")
@@ -26,7 +33,7 @@ struct UserCommand: AsyncParsableCommand {
         @Option(help: "viewer, operator (silence, acknowledge, test), engineer (also configuration) or admin.")
         var role: String
 
-        @Option(help: "The users file; created if it does not exist.")
+        @Option(help: "The users file; created (mode 0640) if it does not exist.")
         var users: String
 
         @Option(help: ArgumentHelp("bcrypt cost (4...31): 2^cost rounds.", visibility: .hidden))

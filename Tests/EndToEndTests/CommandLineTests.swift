@@ -1,8 +1,14 @@
 import Foundation
 import IsoWatchCore
+import IsoWatchHTTP
 import IsoWatchSimulator
 import IsoWatchTesting
+import Synchronization
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The `isowatch` binary as an operator runs it.
 @Suite(.serialized)
@@ -93,5 +99,86 @@ struct CommandLineTests {
         #expect(result.output.contains("bad.yaml:14:"))
         #expect(result.output.contains("systems[0].thresholds.insulation_response_ohms"))
         #expect(result.output.contains("not starting"))
+    }
+
+    /// Issue 13 §8: `user add` replaces the users file atomically (a new file renamed into place:
+    /// the inode changes, and a reader parsing it all along never sees half a file), mode 0640,
+    /// owned by root:isowatch when run as root and the group exists, else keeping its owner.
+    @Test func test_userAddReplacesTheUsersFileAtomicallyWithMode0640() async throws {
+        let scratch = try ScratchDirectory("isowatch-users")
+        defer { scratch.remove() }
+        let file = scratch.url.appending(path: "users.yaml")
+        let binary = try isowatch()
+        func add(_ name: String) async throws -> (status: Int32, output: String) {
+            try await onOwnThread {
+                try AuthTests.run(
+                    binary, ["user", "add", name, "--role", "operator", "--users", file.path, "--cost", "4"], input: "pw-\(name)\n")
+            }
+        }
+        func status(_ path: String) -> stat? {
+            var info = stat()
+            return stat(path, &info) == 0 ? info : nil
+        }
+
+        let first = try await add("nina")
+        let created = try #require(status(file.path), "\(first.output)")
+        let isowatchGroup = getgrnam("isowatch").map { $0.pointee.gr_gid }
+        // Another group than root's, to see that a rewrite keeps it where no isowatch group exists.
+        let keptGroup: gid_t = 65534
+        if isowatchGroup == nil { #expect(chown(file.path, 0, keptGroup) == 0) }
+
+        // A reader parses the file over and over while it is rewritten.
+        let reads = ReadTally()
+        let reader = Thread {
+            while !reads.stopped {
+                guard let text = try? String(contentsOf: file, encoding: .utf8) else {
+                    reads.withLock { $0.broken.append("unreadable") }
+                    continue
+                }
+                do {
+                    let directory = try UserDirectory.parse(yaml: text, fileName: file.path)
+                    if directory.account(named: "nina") == nil { throw UserDirectory.FileError(description: "nina lost") }
+                    reads.withLock { $0.complete += 1 }
+                } catch {
+                    reads.withLock { $0.broken.append("\(error)") }
+                }
+            }
+        }
+        reader.start()
+        var results: [(status: Int32, output: String)] = []
+        for name in ["olga", "victor", "erik", "ada"] { results.append(try await add(name)) }
+        reads.stop()
+        let replaced = try #require(status(file.path))
+        let directory = try UserDirectory.load(file: file)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).filter { $0 != "users.yaml" }
+        _ = try await eventually { reads.withLock { $0.complete } > 0 }
+
+        #expect(first.status == 0, "\(first.output)")
+        #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.output))")
+        #expect(created.st_mode & 0o777 == 0o640)
+        #expect(replaced.st_mode & 0o777 == 0o640)
+        #expect(replaced.st_ino != created.st_ino, "the file is replaced by a rename, not rewritten in place")
+        #expect(directory.accounts.map(\.name) == ["nina", "olga", "victor", "erik", "ada"])
+        #expect(leftovers.isEmpty, "no temporary file is left: \(leftovers)")
+        let seen = reads.withLock { $0 }
+        #expect(seen.broken.isEmpty, "a reader saw a partial file: \(seen.broken.prefix(3))")
+        #expect(seen.complete > 0)
+        if let isowatchGroup {
+            #expect(replaced.st_uid == 0 && replaced.st_gid == isowatchGroup)
+        } else {
+            #expect(replaced.st_uid == created.st_uid && replaced.st_gid == keptGroup, "the owner and group are kept")
+        }
+        let help = try await onOwnThread { try ExternalPeer.run(binary, ["user", "add", "--help"]) }
+        #expect(help.output.contains("0640") && help.output.contains("root:isowatch"), "\(help.output)")
+    }
+}
+
+/// What a reader of the users file saw while it was rewritten.
+final class ReadTally: Sendable {
+    private let state = Mutex((complete: 0, broken: [String](), stopped: false))
+    var stopped: Bool { state.withLock { $0.stopped } }
+    func stop() { state.withLock { $0.stopped = true } }
+    func withLock<T: Sendable>(_ body: (inout (complete: Int, broken: [String], stopped: Bool)) -> T) -> T {
+        state.withLock { body(&$0) }
     }
 }
