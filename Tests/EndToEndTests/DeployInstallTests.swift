@@ -109,6 +109,29 @@ struct DeployInstallTests {
         }
     }
 
+    /// Issue 13 §8: devices closed but for the serial adapters and GPIO chips, the system-service
+    /// system calls only, other processes invisible, and no descriptor that libmodbus's select()
+    /// cannot hold. Read as systemd reads it: the last assignment of a key wins.
+    @Test func test_unitClosesDevicesFiltersSystemCallsAndKeepsDescriptorsBelowSelectsLimit() throws {
+        let text = try String(
+            contentsOf: RepositoryPaths.root.appending(path: "hardware/deploy/isowatch.service"), encoding: .utf8)
+        var settings: [String: [String]] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            settings[String(line[..<equals]), default: []].append(String(line[line.index(after: equals)...]))
+        }
+        #expect(settings["DevicePolicy"]?.last == "closed")
+        let allowed = Set(settings["DeviceAllow"] ?? [])
+        #expect(allowed == ["char-ttyUSB rw", "char-ttyACM rw", "char-gpiochip rw"], "\(allowed)")
+        #expect(settings["SystemCallFilter"]?.last == "@system-service")
+        #expect(settings["SystemCallErrorNumber"]?.last == "EPERM")
+        #expect(settings["ProtectProc"]?.last == "invisible")
+        let files = try #require(settings["LimitNOFILE"]?.last, "LimitNOFILE must be set (the default soft limit may be raised)")
+        // "N" or "SOFT:HARD": both at most 1024.
+        let limits = files.split(separator: ":").map { Int($0) }
+        #expect(!limits.isEmpty && limits.allSatisfy { ($0 ?? .max) <= 1024 }, "LimitNOFILE=\(files)")
+    }
+
     /// The account, made by systemd-sysusers in a temporary root with this machine's users and
     /// groups: a system user isowatch in dialout (serial adapters) and gpio (GPIO chips).
     @Test func test_sysusersCreatesTheServiceAccountInTheSerialAndGPIOGroups() async throws {
