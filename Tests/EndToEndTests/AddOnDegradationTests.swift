@@ -95,7 +95,8 @@ struct AddOnDegradationTests {
             $0.values[.insulationResistanceOhms] = MeasuredValue(30_000)
         }
         let alarm = try await harness.waitFor("or-1", seconds: 10) { $0.alarm.conditions.contains("insulation") }
-        let yellowLit = try await eventually { harness.gpio.isActive(WalkingSkeletonTests.or1Yellow) == true }
+        // Fail-safe relays: the yellow lamp's relay is energised in normal and drops for the alarm.
+        let yellowLit = try await eventually { harness.gpio.isActive(WalkingSkeletonTests.or1Yellow) == false }
         let degraded = try await client.send("GET", "/healthz")
 
         holder.close()

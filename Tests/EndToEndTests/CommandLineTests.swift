@@ -126,6 +126,10 @@ struct CommandLineTests {
         // Another group than root's, to see that a rewrite keeps it where no isowatch group exists.
         let keptGroup: gid_t = 65534
         if isowatchGroup == nil { #expect(chown(file.path, 0, keptGroup) == 0) }
+        // Held open across the rewrites: its inode stays allocated (so its number cannot be reused),
+        // and it must still hold the whole first version.
+        let heldOpen = try FileHandle(forReadingFrom: file)
+        defer { try? heldOpen.close() }
 
         // A reader parses the file over and over while it is rewritten.
         let reads = ReadTally()
@@ -137,8 +141,11 @@ struct CommandLineTests {
                 }
                 do {
                     let directory = try UserDirectory.parse(yaml: text, fileName: file.path)
-                    if directory.account(named: "nina") == nil { throw UserDirectory.FileError(description: "nina lost") }
-                    reads.withLock { $0.complete += 1 }
+                    if directory.account(named: "nina") == nil {
+                        reads.withLock { $0.broken.append("nina lost: \(text)") }
+                    } else {
+                        reads.withLock { $0.complete += 1 }
+                    }
                 } catch {
                     reads.withLock { $0.broken.append("\(error)") }
                 }
@@ -149,6 +156,10 @@ struct CommandLineTests {
         for name in ["olga", "victor", "erik", "ada"] { results.append(try await add(name)) }
         reads.stop()
         let replaced = try #require(status(file.path))
+        var held = stat()
+        #expect(fstat(heldOpen.fileDescriptor, &held) == 0)
+        let firstVersion = try UserDirectory.parse(
+            yaml: String(decoding: try heldOpen.readToEnd() ?? Data(), as: UTF8.self), fileName: "held open")
         let directory = try UserDirectory.load(file: file)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).filter { $0 != "users.yaml" }
         _ = try await eventually { reads.withLock { $0.complete } > 0 }
@@ -157,7 +168,9 @@ struct CommandLineTests {
         #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.output))")
         #expect(created.st_mode & 0o777 == 0o640)
         #expect(replaced.st_mode & 0o777 == 0o640)
-        #expect(replaced.st_ino != created.st_ino, "the file is replaced by a rename, not rewritten in place")
+        #expect(held.st_ino == created.st_ino)
+        #expect(replaced.st_ino != held.st_ino, "the file is replaced by a rename, not rewritten in place")
+        #expect(firstVersion.accounts.map(\.name) == ["nina"], "the old file is left whole for whoever has it open")
         #expect(directory.accounts.map(\.name) == ["nina", "olga", "victor", "erik", "ada"])
         #expect(leftovers.isEmpty, "no temporary file is left: \(leftovers)")
         let seen = reads.withLock { $0 }

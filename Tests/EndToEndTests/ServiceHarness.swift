@@ -23,9 +23,15 @@ final class ServiceHarness: Sendable {
     private let task: Task<Void, any Error>
     /// The add-ons' health (HTTP server, users file, BMS server), as `/healthz` shows it.
     let addOns: AddOnBoard
-    private let boundPort: Mutex<Int?>
+    private let boundPort = BoundPort()
     /// The port the HTTP server listens on (the latest, should it have been restarted).
-    var httpPort: Int { boundPort.withLock { $0 } ?? 0 }
+    var httpPort: Int { boundPort.port ?? 0 }
+
+    private final class BoundPort: Sendable {
+        private let value = Mutex<Int?>(nil)
+        var port: Int? { value.withLock { $0 } }
+        func set(_ port: Int) { value.withLock { $0 = port } }
+    }
 
     static let profiles = try! ProfileLibrary.load(directory: RepositoryPaths.profiles)
 
@@ -49,11 +55,10 @@ final class ServiceHarness: Sendable {
 
         var logger = Logger(label: "isowatch-e2e")
         logger.logLevel = .warning
-        let port = Mutex<Int?>(nil)
-        boundPort = port
+        let port = boundPort
         let runtime = try await IsoWatchRuntime.make(
             configuration: configuration, profiles: Self.profiles, gpio: gpio, logger: logger,
-            onListening: { bound in port.withLock { $0 = bound } }, addOnBackoff: addOnBackoff)
+            onListening: { bound in port.set(bound) }, addOnBackoff: addOnBackoff)
         addOns = runtime.addOns
         group = ServiceGroup(services: runtime.services, logger: logger)
         task = Task { [group] in try await group.run() }
@@ -64,10 +69,10 @@ final class ServiceHarness: Sendable {
     @discardableResult
     func waitForHTTPServer(seconds: Double) async throws -> Int {
         let deadline = Date().addingTimeInterval(seconds)
-        while boundPort.withLock({ $0 }) == nil && Date() < deadline {
+        while boundPort.port == nil && Date() < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
-        guard let bound = boundPort.withLock({ $0 }) else {
+        guard let bound = boundPort.port else {
             throw ExternalPeer.PeerError.missingTool("the HTTP server did not start within \(Int(seconds)) s")
         }
         return bound
