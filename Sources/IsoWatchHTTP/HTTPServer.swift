@@ -78,6 +78,8 @@ public enum HTTPServer {
         router.add(middleware: RequestHygieneMiddleware(scheme: access.tls == nil ? "http" : "https"))
         router.add(
             middleware: SessionMiddleware(sessions: auth.sessions, openRead: access.openRead, openMetrics: access.openMetrics))
+        let registered = RegisteredRoutes()
+        router.add(middleware: MethodNotAllowedMiddleware(routes: registered))
         history?.registerMetrics(on: router)
         auth.register(on: router)
         ActionsRoutes(state: state, access: access, logger: logger).register(on: router)
@@ -99,6 +101,7 @@ public enum HTTPServer {
             }
             return jsonResponse(system)
         }
+        registered.record(router.routes.map { (path: $0.path.description, method: $0.method) })
         return router
     }
 

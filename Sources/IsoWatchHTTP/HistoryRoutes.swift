@@ -63,7 +63,7 @@ public struct HistoryRoutes: Sendable {
                     "hour": (3600, store.settings.rawRetentionSeconds >= 3600 ? 0 : 60), "day": (86400, 60),
                     "week": (7 * 86400, 600),
                 ]
-                let name = query.text("span") ?? "hour"
+                let name = try query.value("span") ?? "hour"
                 guard let span = spans[name] else {
                     throw QueryError("span", "must be hour, day or week, got '\(name)'")
                 }
@@ -130,7 +130,7 @@ public struct HistoryRoutes: Sendable {
             try await routes.withStore(request) { store, query in
                 let (from, to) = try query.optionalRange()
                 var active: Bool?
-                if let text = query.text("active") {
+                if let text = try query.value("active") {
                     guard let value = ["true": true, "false": false][text] else {
                         throw QueryError("active", "must be true or false, got '\(text)'")
                     }
@@ -246,13 +246,23 @@ struct Query {
         self.parameters = parameters
     }
 
+    /// A free-text filter (`system`, `kind`): empty is the same as absent, no filter.
     func text(_ name: String) -> String? {
         guard let value = parameters.get(name), !value.isEmpty else { return nil }
         return value
     }
 
+    /// A typed parameter (a time, a number, an enum): absent is nil, but present and empty
+    /// (`?to=`) is a 400, never silently the default: the client meant something and would get
+    /// an answer to another question.
+    func value(_ name: String) throws -> String? {
+        guard let value = parameters.get(name) else { return nil }
+        guard !value.isEmpty else { throw QueryError(name, "must not be empty (leave it out for the default)") }
+        return value
+    }
+
     func integer(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
-        guard let text = text(name) else { return nil }
+        guard let text = try value(name) else { return nil }
         guard let value = Int(text), range.contains(value) else {
             throw QueryError(name, "must be a whole number in \(range.lowerBound)...\(range.upperBound), got '\(text)'")
         }
@@ -263,22 +273,37 @@ struct Query {
     /// 1970...9999): anything outside is a 400, never an arithmetic trap further down.
     static let representableSeconds: ClosedRange<Double> = 0...253_402_300_799
 
+    /// The forms `from` and `to` take, exactly as openapi.yaml's pattern says: Unix seconds, or
+    /// RFC 3339 with a zone. Checked before parsing, because the parsers alone accept more
+    /// (`Double` takes `1e5`, `0x10` and `inf`; the ISO 8601 formatter a lowercase `t`).
+    static let timePattern = try! NSRegularExpression(
+        pattern: #"^([0-9]{1,11}(\.[0-9]+)?|(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$"#)
+
     func time(_ name: String) throws -> Date? {
-        guard let text = text(name) else { return nil }
-        let parsed: Date?
-        if let seconds = Double(text), seconds.isFinite {
-            parsed = Date(timeIntervalSince1970: seconds)
-        } else {
-            let formatter = ISO8601DateFormatter()
-            if let date = formatter.date(from: text) {
-                parsed = date
+        guard let text = try value(name) else { return nil }
+        let whole = NSRange(text.startIndex..., in: text)
+        var parsed: Date?
+        if Self.timePattern.firstMatch(in: text, range: whole) != nil {
+            if !text.contains("T") {
+                parsed = Double(text).map { Date(timeIntervalSince1970: $0) }
             } else {
-                formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-                parsed = formatter.date(from: text)
+                // Any number of fraction digits (RFC 3339 sets no limit): parse the whole seconds,
+                // add the fraction.
+                var seconds = text
+                var fraction = 0.0
+                if let dot = text.firstIndex(of: ".") {
+                    let end = text[dot...].firstIndex { !$0.isNumber && $0 != "." } ?? text.endIndex
+                    fraction = Double("0" + text[dot..<end]) ?? 0
+                    seconds = String(text[..<dot] + text[end...])
+                }
+                // nil for a day the month does not have (2026-02-30).
+                parsed = ISO8601DateFormatter().date(from: seconds).map { $0.addingTimeInterval(fraction) }
             }
         }
         guard let parsed else {
-            throw QueryError(name, "must be an ISO 8601 time with a zone (2026-11-22T08:00:00Z) or Unix seconds, got '\(text)'")
+            throw QueryError(
+                name,
+                "must be an RFC 3339 time with a zone (2026-11-22T08:00:00Z) or Unix seconds (1795334400), got '\(text)'")
         }
         guard Self.representableSeconds.contains(parsed.timeIntervalSince1970) else {
             throw QueryError(name, "must lie between 1970-01-01 and 9999-12-31, got '\(text)'")
