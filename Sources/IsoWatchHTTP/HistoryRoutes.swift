@@ -296,8 +296,10 @@ struct Query {
                     fraction = Double("0" + text[dot..<end]) ?? 0
                     seconds = String(text[..<dot] + text[end...])
                 }
-                // nil for a day the month does not have (2026-02-30).
-                parsed = ISO8601DateFormatter().date(from: seconds).map { $0.addingTimeInterval(fraction) }
+                // The formatter rolls a day the month does not have (2026-02-30) over into the next.
+                if Self.dayExists(in: text) {
+                    parsed = ISO8601DateFormatter().date(from: seconds).map { $0.addingTimeInterval(fraction) }
+                }
             }
         }
         guard let parsed else {
@@ -309,6 +311,17 @@ struct Query {
             throw QueryError(name, "must lie between 1970-01-01 and 9999-12-31, got '\(text)'")
         }
         return parsed
+    }
+
+    /// Whether the date of an RFC 3339 text that matched `timePattern` (day 01...31) is in its
+    /// month: no 30 February, no 31 April; 29 February only in a leap year.
+    static func dayExists(in text: String) -> Bool {
+        let digits = text.split(whereSeparator: { $0 == "-" || $0 == "T" }).prefix(3).compactMap { Int($0) }
+        guard digits.count == 3 else { return false }
+        let (year, month, day) = (digits[0], digits[1], digits[2])
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let lengths = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        return (1...12).contains(month) && day <= lengths[month - 1]
     }
 
     /// `from` and `to`; a missing `to` is now, a missing `from` is `defaultSeconds` before `to`.
