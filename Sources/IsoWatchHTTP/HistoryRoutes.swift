@@ -302,6 +302,12 @@ struct Query {
                 }
             }
         }
+        if parsed == nil, text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "." || $0 == "-") }),
+            let seconds = Double(text), !Self.representableSeconds.contains(seconds)
+        {
+            // Unix seconds in the right form but out of range: say so, not "wrong form".
+            throw QueryError(name, "must lie between 1970-01-01 and 9999-12-31, got '\(text)'")
+        }
         guard let parsed else {
             throw QueryError(
                 name,
