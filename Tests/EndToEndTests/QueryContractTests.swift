@@ -1,4 +1,5 @@
 import Foundation
+import IsoWatchCore
 import IsoWatchTesting
 import Testing
 
@@ -159,6 +160,25 @@ struct QueryContractTests {
             #expect(largest.status == 200)
             let tooLarge = try await Self.get(port, "/api/v1/events?before=9223372036854775808")
             #expect(tooLarge.status == 400)
+        }
+    }
+
+    /// Found against the demo, whose OR 3 has its temperature sensor open: the server writes null
+    /// for a value the device marks invalid, and the specification said `number` only.
+    @Test func test_aValueTheDeviceMarksInvalidIsNullAndTheSpecificationAllowsIt() throws {
+        var reading = DecodedReading(timestamp: Date(timeIntervalSince1970: 0))
+        reading.values[.insulationResistanceOhms] = MeasuredValue(650_000)
+        for quantity in [Quantity.windingTemperatureCelsius, .leakageCapacitanceFarads, .loadPercent, .loadCurrentAmperes] {
+            reading.values[quantity] = MeasuredValue(65535, validity: .invalid)
+        }
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: JSONEncoder().encode(ReadingDocument(reading))) as? [String: Any])
+        let schemas = OpenAPITests.specification["components"].flatMap { ($0 as? [String: Any])?["schemas"] } as? [String: Any]
+        let properties = ((schemas?["Reading"] as? [String: Any])?["properties"] as? [String: Any]) ?? [:]
+        let nulls = json.filter { $0.value is NSNull }.map(\.key)
+        #expect(nulls.count == 4, "\(json)")
+        for key in nulls {
+            #expect((properties[key] as? [String: Any])?["nullable"] as? Bool == true, "Reading.\(key) is null but not nullable")
         }
     }
 
