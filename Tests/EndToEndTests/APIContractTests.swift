@@ -60,12 +60,15 @@ struct APIContractTests {
     /// between `from` and `to` that OpenAPI 3.0 cannot express.
     static func arguments(schemathesis: String, base: String, cookie: String, reportDirectory: URL) -> [String] {
         [
+            // In the scratch directory: hypothesis and schemathesis keep caches in the working directory.
+            "-C", reportDirectory.deletingLastPathComponent().path,
             "SCHEMATHESIS_HOOKS=contract_hooks", "PYTHONPATH=\(RepositoryPaths.root.appending(path: "Tests/interop").path)",
             schemathesis,
             "run", RepositoryPaths.root.appending(path: "openapi.yaml").path,
             "--url", base,
             "--checks", "all",
             "--seed", "20261205",
+            // Deterministic generation also keeps no example database between runs.
             "--generation-deterministic",
             "--max-examples", "25",
             "--workers", "1",

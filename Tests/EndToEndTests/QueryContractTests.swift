@@ -112,8 +112,15 @@ struct QueryContractTests {
         // Each of these was accepted by Double(_:) or the ISO 8601 formatter alone (which rolls
         // 30 February over into March).
         let forms = ["1e9", "0x10", "inf", "+1795334400", "2026-11-22t08:00:00z", "2026-11-22T08:00:00", "2026-02-30T08:00:00Z", "2027-02-29T08:00:00Z"]
+        // Schemathesis's finds: the specification's pattern allowed them (month 75, hour 84, an
+        // offset of -15:60, 1969), so a client could send them by the book and get a 400.
+        let foundBySchemathesis = ["1509-75-05T38:98:90.1095Z", "1599-70-20T84:18:05-15:60", "1969-12-31T23:59:59Z"]
+        let pattern = try NSRegularExpression(pattern: Self.specificationTimePattern())
+        for form in foundBySchemathesis {
+            #expect(pattern.firstMatch(in: form, range: NSRange(form.startIndex..., in: form)) == nil, "the specification allows \(form)")
+        }
         try await withServer { port in
-            for form in forms {
+            for form in forms + foundBySchemathesis {
                 let answer = try await Self.get(port, "/api/v1/events?from=\(form.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
                 #expect(answer.status == 400, "from=\(form) answered \(answer)")
                 #expect(answer.body.contains("parameter 'from'"), "\(answer.body)")
