@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        // SHA-256 for the journal's hash chain and the configuration fingerprints.
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
     ],
     targets: [
         // System libraries. Only IsoWatchModbus imports CModbus, only IsoWatchGPIO imports CGPIOD.
@@ -97,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "isowatch",
             dependencies: [
-                "IsoWatchService", "IsoWatchCore", "IsoWatchModbus", "IsoWatchHTTP", "IsoWatchEstimator",
+                "IsoWatchService", "IsoWatchCore", "IsoWatchModbus", "IsoWatchHTTP", "IsoWatchEstimator", "IsoWatchStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -164,7 +166,10 @@ let package = Package(
         // History and the event journal in SQLite (GRDB, WAL); its writer runs on a thread it owns.
         .target(
             name: "IsoWatchStore",
-            dependencies: ["IsoWatchCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "IsoWatchCore", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict),
         // The Modbus TCP server for the building management system (libmodbus, on a thread it owns).
         .target(
@@ -211,7 +216,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "IsoWatchService", "IsoWatchTesting", "IsoWatchSimulator", "IsoWatchGPIO", "IsoWatchCore",
-                "IsoWatchAlarms", "IsoWatchHTTP",
+                "IsoWatchAlarms", "IsoWatchHTTP", "IsoWatchStore",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

@@ -12,9 +12,18 @@ public struct StoreSettings: Sendable, Equatable {
     /// Journal entries are kept this long. The journal is the record of who did what to a life
     /// support installation, so the default is long (ten years).
     public var journalRetentionSeconds: Double
-    /// Beyond this the oldest readings go first (raw, then buckets), so that the history can never
-    /// fill the disk; the journal is never trimmed for size.
+    /// The database's size budget. Readings are trimmed (oldest first) to
+    /// `maximumSizeBytes - journalReserveBytes`, so the journal always has that much room that
+    /// readings cannot take; access entries (`user.*`, `http.*`) may fill the database up to
+    /// `maximumSizeBytes`; the quarter above it, up to SQLite's hard page cap, is kept for alarm
+    /// and other installation entries. The journal is never trimmed for size, only by retention.
     public var maximumSizeBytes: Int64
+
+    /// The share of the maximum that readings can never take: an eighth.
+    public var journalReserveBytes: Int64 { maximumSizeBytes / 8 }
+
+    /// Readings (raw and one-minute buckets) are trimmed while the database is above this.
+    public var readingsLimitBytes: Int64 { maximumSizeBytes - journalReserveBytes }
 
     public init(
         databaseFile: URL, rawRetentionSeconds: Double = 24 * 3600, aggregateRetentionSeconds: Double = 365 * 86400,
@@ -127,7 +136,52 @@ public final class HistoryStore: Sendable {
         migrator.registerMigration("v2: minutes folded as they complete") { db in
             try db.execute(sql: "CREATE TABLE store_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
         }
+        migrator.registerMigration("v3: journal hash chain, no deletion but retention") { db in
+            // The entries already held are chained in id order from the genesis value (see
+            // JournalChain for the encoding); from now on every entry is chained as it is inserted.
+            try db.execute(
+                sql: """
+                    ALTER TABLE event ADD COLUMN previous_hash TEXT;
+                    ALTER TABLE event ADD COLUMN hash TEXT;
+                    DROP TRIGGER event_is_append_only;
+                    """)
+            try JournalChain.chainUnchainedEntries(db)
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER event_is_append_only BEFORE UPDATE ON event
+                        BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+                    CREATE TRIGGER event_is_not_deleted BEFORE DELETE ON event
+                        WHEN NOT EXISTS (
+                            SELECT 1 FROM store_state WHERE key = 'journal_trim_through_id' AND OLD.id <= value)
+                        BEGIN SELECT RAISE(ABORT, 'the journal is append-only: entries leave only by retention'); END;
+                    CREATE TRIGGER event_is_chained BEFORE INSERT ON event
+                        WHEN NEW.hash IS NULL OR NEW.previous_hash IS NULL
+                        BEGIN SELECT RAISE(ABORT, 'journal entries must be hash-chained'); END;
+                    CREATE UNIQUE INDEX event_chain ON event(previous_hash);
+                    """)
+        }
         return migrator
+    }
+
+    /// Runs a write that appends journal entries; if SQLite answers SQLITE_FULL (the hard page
+    /// cap, or a full disk), frees reading pages and tries once more, so that an alarm entry is
+    /// written at the cost of the oldest readings.
+    func writeMakingRoom<T>(_ updates: (Database) throws -> T) throws -> T {
+        do {
+            return try pool.write(updates)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            _ = try pool.write { db in try freeReadingSpace(db) }
+            return try pool.write(updates)
+        }
+    }
+
+    /// Deletes readings until the database is within the readings' limit, and at least the
+    /// oldest tenth of them if it already was (the write that met SQLITE_FULL needs more room).
+    /// Returns the rows removed.
+    func freeReadingSpace(_ db: Database) throws -> Int {
+        let removed = try trimToSize(db)
+        if removed > 0 { return removed }
+        return try trimReadings(db, whileAbove: 0, steps: 1)
     }
 
     /// Bytes the database occupies with its live pages (freed pages are reused before the file grows).

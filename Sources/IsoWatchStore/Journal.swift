@@ -74,7 +74,7 @@ extension HistoryStore {
         throws -> Int64
     {
         let draft = JournalDraft(time: time, kind: kind, system: system, user: user, detail: detail)
-        return try pool.write { db in try Self.insert(draft, db) }
+        return try writeMakingRoom { db in try self.insert(draft, db) }
     }
 
     /// `append` for async code: the write runs on GRDB's writer queue, not on the caller's thread,
@@ -84,15 +84,59 @@ extension HistoryStore {
         kind: String, system: String? = nil, user: String? = nil, detail: JSONValue? = nil, time: Date = Date()
     ) async throws -> Int64 {
         let draft = JournalDraft(time: time, kind: kind, system: system, user: user, detail: detail)
-        return try await pool.write { db in try Self.insert(draft, db) }
+        do {
+            return try await pool.write { db in try self.insert(draft, db) }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            _ = try await pool.write { db in try self.freeReadingSpace(db) }
+            return try await pool.write { db in try self.insert(draft, db) }
+        }
     }
 
-    static func insert(_ draft: JournalDraft, _ db: Database) throws -> Int64 {
+    /// Kinds of entry that record access (sign-ins, web requests) rather than the installation.
+    /// They may fill the database up to its maximum size, never the space above it: that is kept
+    /// for alarm, test, communication and service entries, so that no flood of requests can keep
+    /// an alarm off the record.
+    public static let accessKindPrefixes = ["user.", "http."]
+
+    public static func isAccessKind(_ kind: String) -> Bool {
+        accessKindPrefixes.contains { kind.hasPrefix($0) }
+    }
+
+    /// An access entry (`user.*`, `http.*`) refused because the database is at its maximum size
+    /// with the readings already trimmed: the rest is kept for alarm entries.
+    public struct AccessEntriesOverBudget: Error, CustomStringConvertible {
+        public var kind: String
+        public var description: String {
+            "journal entry '\(kind)' refused: the database is at its maximum size and the rest is kept for alarm entries"
+        }
+    }
+
+    /// Inserts one entry, chained to the newest one. Must run inside the write transaction that
+    /// commits it: SQLite's write lock then makes the newest entry read here the one this entry
+    /// follows, whichever connection or process appends.
+    func insert(_ draft: JournalDraft, _ db: Database) throws -> Int64 {
+        if Self.isAccessKind(draft.kind), try Self.usedBytes(db) >= settings.maximumSizeBytes {
+            // Readings go first; only if the journal itself fills the maximum is the entry refused.
+            _ = try trimToSize(db)
+            if try Self.usedBytes(db) >= settings.maximumSizeBytes { throw AccessEntriesOverBudget(kind: draft.kind) }
+        }
         let detail = try draft.detail.map { String(decoding: try JSONEncoder.journal.encode($0), as: UTF8.self) }
-        try db.execute(
-            sql: "INSERT INTO event (time_ms, kind, system, user, detail) VALUES (?, ?, ?, ?, ?)",
-            arguments: [milliseconds(draft.time), draft.kind, draft.system, draft.user, detail])
-        return db.lastInsertedRowID
+        let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, hash FROM event ORDER BY id DESC LIMIT 1"))
+        // The id AUTOINCREMENT would give, taken here because it is part of the hashed encoding.
+        let sequence = try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM sqlite_sequence WHERE name = 'event'")) ?? 0
+        let id = max(sequence, head?["id"] ?? 0) + 1
+        let previousHash: String = head?["hash"] ?? JournalChain.genesis
+        let time = milliseconds(draft.time)
+        let hash = JournalChain.hash(
+            id: id, timeMilliseconds: time, kind: draft.kind, system: draft.system, user: draft.user, detail: detail,
+            previousHash: previousHash)
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO event (id, time_ms, kind, system, user, detail, previous_hash, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [id, time, draft.kind, draft.system, draft.user, detail, previousHash, hash])
+        return id
     }
 
     public func events(_ query: JournalQuery) throws -> [JournalEntry] {

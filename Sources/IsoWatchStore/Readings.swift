@@ -247,8 +247,7 @@ extension HistoryStore {
             sql: "DELETE FROM alarm WHERE raised_ms < ? AND (cleared_ms IS NOT NULL OR interrupted = 1)",
             arguments: [aggregateCutoff])
         let journalCutoff = milliseconds(now.addingTimeInterval(-settings.journalRetentionSeconds))
-        try db.execute(sql: "DELETE FROM event WHERE time_ms < ?", arguments: [journalCutoff])
-        removed += db.changesCount
+        removed += try trimJournal(before: journalCutoff, now: now, db)
         removed += try trimToSize(db)
         return removed
     }
@@ -273,22 +272,61 @@ extension HistoryStore {
                 """, arguments: arguments)
     }
 
-    /// Drops the oldest readings in steps until the live pages fit the limit: first minute
-    /// buckets (the oldest history), then raw readings. Alarms and the journal stay.
-    private func trimToSize(_ db: Database) throws -> Int {
+    /// Drops the oldest readings in steps until the live pages fit the readings' limit (the
+    /// maximum less the journal's reserve): first minute buckets (the oldest history), then raw
+    /// readings. Alarms and the journal stay.
+    func trimToSize(_ db: Database) throws -> Int {
+        try trimReadings(db, whileAbove: settings.readingsLimitBytes, steps: .max)
+    }
+
+    /// At most `steps` deletions of a tenth of a table's span (at least a minute) each, while the
+    /// live pages exceed `limit`.
+    func trimReadings(_ db: Database, whileAbove limit: Int64, steps: Int) throws -> Int {
         var removed = 0
+        var remaining = steps
         for table in ["reading_minute", "reading"] {
-            while try Self.usedBytes(db) > settings.maximumSizeBytes {
+            while remaining > 0, try Self.usedBytes(db) > limit {
                 guard let oldest = try Int64.fetchOne(db, sql: "SELECT min(time_ms) FROM \(table)"),
                     let newest = try Int64.fetchOne(db, sql: "SELECT max(time_ms) FROM \(table)")
                 else { break }
-                // A tenth of the table's span (at least a minute) per step.
                 let step = max((newest - oldest) / 10, 60_000)
                 try db.execute(sql: "DELETE FROM \(table) WHERE time_ms < ?", arguments: [oldest + step])
                 removed += db.changesCount
+                remaining -= 1
                 if db.changesCount == 0 { break }
             }
         }
+        return removed
+    }
+
+    /// Retention of the journal: removes the oldest entries while they are older than the
+    /// retention, as one prefix of the chain (never an entry with a newer one before it, so what
+    /// remains is one unbroken chain), then appends a `journal.trimmed` entry with the last id and
+    /// hash removed, which anchors the oldest remaining entry for `verifyJournal`. The delete
+    /// trigger lets rows go only up to the id this transaction names in `store_state`.
+    func trimJournal(before cutoff: Int64, now: Date, _ db: Database) throws -> Int {
+        guard let oldest = try Int64.fetchOne(db, sql: "SELECT time_ms FROM event ORDER BY id LIMIT 1"), oldest < cutoff
+        else { return 0 }
+        // The newest entry always stays, even past the retention: it links the chain to what follows.
+        let firstKept =
+            try Int64.fetchOne(db, sql: "SELECT id FROM event WHERE time_ms >= ? ORDER BY id LIMIT 1", arguments: [cutoff])
+            ?? Int64.fetchOne(db, sql: "SELECT max(id) FROM event") ?? 0
+        let last = try Row.fetchOne(
+            db, sql: "SELECT id, hash FROM event WHERE id < ? ORDER BY id DESC LIMIT 1", arguments: [firstKept])
+        guard let last, let throughHash: String = last["hash"] else { return 0 }
+        let throughID: Int64 = last["id"]
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO store_state (key, value) VALUES ('journal_trim_through_id', ?)", arguments: [throughID])
+        try db.execute(sql: "DELETE FROM event WHERE id <= ?", arguments: [throughID])
+        let removed = db.changesCount
+        try db.execute(sql: "DELETE FROM store_state WHERE key = 'journal_trim_through_id'")
+        _ = try insert(
+            JournalDraft(
+                time: now, kind: JournalChain.trimmedKind,
+                detail: [
+                    "through_id": .number(Double(throughID)), "through_hash": .string(throughHash),
+                    "entries": .number(Double(removed)), "before_ms": .number(Double(cutoff)),
+                ]), db)
         return removed
     }
 }

@@ -165,45 +165,71 @@ public final class StoreWriter: Sendable {
         }
     }
 
-    /// Commits a batch; returns what must be tried again.
+    /// Commits a batch; returns what must be tried again. If the database is full, the oldest
+    /// readings make room and the journal entries and alarm updates are tried again at once
+    /// (without the batch's readings), so an alarm entry is not held back by readings.
     private func write(_ batch: [Item]) -> [Item] {
         do {
-            let ids = try store.pool.write { db -> [Int64] in
-                var ids: [Int64] = []
-                for item in batch {
-                    switch item {
-                    case let .journal(draft, _):
-                        ids.append(try HistoryStore.insert(draft, db))
-                    case let .reading(system, reading):
-                        try HistoryStore.insert(reading, system: system, db)
-                    case let .alarm(update):
-                        try store.apply(update, db)
-                    case .barrier:
-                        break
-                    }
-                }
-                return ids
-            }
-            var index = 0
-            for case let .journal(_, stored) in batch {
-                stored?(.success(ids[index]))
-                index += 1
-            }
-            if !ids.isEmpty { onJournalStored(ids.count) }
-            for case let .barrier(done) in batch { done() }
+            try commit(batch)
             return []
-        } catch {
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
             onError(error)
-            for case let .barrier(done) in batch { done() }
-            var kept = batch.filter { !$0.isReading && !$0.isBarrier }
-            if kept.count > Self.retainedLimit {
-                let dropped = kept.prefix(kept.count - Self.retainedLimit)
-                for case let .journal(_, stored) in dropped {
-                    stored?(.failure(error))
-                }
-                kept.removeFirst(dropped.count)
+            do {
+                _ = try store.pool.write { db in try store.freeReadingSpace(db) }
+                try commit(batch.filter { !$0.isReading })
+                return []
+            } catch {
+                return failed(batch, error)
             }
-            return kept
+        } catch {
+            return failed(batch, error)
         }
+    }
+
+    private func commit(_ batch: [Item]) throws {
+        let results = try store.pool.write { db -> [Result<Int64, any Error>] in
+            var results: [Result<Int64, any Error>] = []
+            for item in batch {
+                switch item {
+                case let .journal(draft, _):
+                    do {
+                        results.append(.success(try store.insert(draft, db)))
+                    } catch let refused as HistoryStore.AccessEntriesOverBudget {
+                        // Refused before anything was written: the rest of the batch goes on.
+                        results.append(.failure(refused))
+                    }
+                case let .reading(system, reading):
+                    try HistoryStore.insert(reading, system: system, db)
+                case let .alarm(update):
+                    try store.apply(update, db)
+                case .barrier:
+                    break
+                }
+            }
+            return results
+        }
+        var index = 0
+        for case let .journal(_, stored) in batch {
+            stored?(results[index])
+            index += 1
+        }
+        let storedCount = results.filter { if case .success = $0 { true } else { false } }.count
+        if storedCount > 0 { onJournalStored(storedCount) }
+        if storedCount < results.count { onError(HistoryStore.AccessEntriesOverBudget(kind: "user.*/http.*")) }
+        for case let .barrier(done) in batch { done() }
+    }
+
+    private func failed(_ batch: [Item], _ error: any Error) -> [Item] {
+        onError(error)
+        for case let .barrier(done) in batch { done() }
+        var kept = batch.filter { !$0.isReading && !$0.isBarrier }
+        if kept.count > Self.retainedLimit {
+            let dropped = kept.prefix(kept.count - Self.retainedLimit)
+            for case let .journal(_, stored) in dropped {
+                stored?(.failure(error))
+            }
+            kept.removeFirst(dropped.count)
+        }
+        return kept
     }
 }
