@@ -2,6 +2,7 @@ import Foundation
 import IsoWatchCore
 import IsoWatchHTTP
 import IsoWatchSimulator
+import IsoWatchStore
 import IsoWatchTesting
 import Synchronization
 import Testing
@@ -183,6 +184,84 @@ struct CommandLineTests {
         }
         let help = try await onOwnThread { try ExternalPeer.run(binary, ["user", "add", "--help"]) }
         #expect(help.output.contains("0640") && help.output.contains("root:isowatch"), "\(help.output)")
+    }
+
+    /// Issue 13 §7: `isowatch journal verify` on a real database, intact and then tampered with
+    /// by the sqlite3 tool (triggers dropped first, as a tamperer would).
+    @Test func test_journalVerifyPassesAnIntactJournalAndNamesTheFirstBrokenEntry() async throws {
+        let scratch = try ScratchDirectory("isowatch-journal")
+        defer { scratch.remove() }
+        let binary = try isowatch()
+        func journal(_ name: String) throws -> URL {
+            let file = scratch.url.appending(path: "\(name).sqlite")
+            let store = try HistoryStore(settings: StoreSettings(databaseFile: file))
+            for index in 0..<6 {
+                try store.append(
+                    kind: index % 2 == 0 ? "alarm.raised" : "user.action", system: "or-1", user: index % 2 == 0 ? nil : "olga",
+                    detail: ["index": .number(Double(index))], time: Date(timeIntervalSince1970: 1_800_000_000 + Double(index)))
+            }
+            return file
+        }
+        func tamper(_ file: URL, _ statement: String) throws {
+            let result = try ExternalPeer.run(
+                "/usr/bin/sqlite3",
+                [
+                    "-cmd", ".timeout 10000", file.path,
+                    "DROP TRIGGER event_is_append_only; DROP TRIGGER event_is_not_deleted; DROP INDEX event_chain; \(statement)",
+                ])
+            #expect(result.status == 0, "\(result.output)")
+        }
+        func verify(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+            try await onOwnThread { try ExternalPeer.run(binary, ["journal", "verify"] + arguments) }
+        }
+
+        let intact = try journal("intact")
+        let ok = try await verify(["--database", intact.path])
+        #expect(ok.status == 0, "\(ok.output)")
+        #expect(ok.output.contains("journal OK, 6 entries checked"), "\(ok.output)")
+        #expect(ok.output.contains("chain starts at id 1"))
+
+        // The database named by the configuration, as `run` finds it.
+        let config = try scratch.write(
+            """
+            site: { name: "Journal site" }
+            gpio: { backend: simulated }
+            profiles_directory: \(RepositoryPaths.profiles.path)
+            storage: { path: "\(intact.path)" }
+            systems:
+
+            """
+                + WalkingSkeletonTests.theatreAndICUSystems
+                .replacingOccurrences(of: "{TCP_PORT}", with: "502").replacingOccurrences(of: "{RTU_PATH}", with: "/dev/ttyUSB0"),
+            to: "isowatch.yaml")
+        let viaConfig = try await verify(["--config", config.path])
+        #expect(viaConfig.status == 0, "\(viaConfig.output)")
+        #expect(viaConfig.output.contains("6 entries checked"))
+
+        let edited = try journal("edited")
+        try tamper(edited, "UPDATE event SET user = 'mallory' WHERE id = 4")
+        let editedResult = try await verify(["--database", edited.path])
+        #expect(editedResult.status == 1)
+        #expect(editedResult.output.contains("BROKEN"))
+        #expect(editedResult.output.contains("first broken entry: id 4, time 2027-01-15T08:00:03.000Z, kind user.action: content altered"), "\(editedResult.output)")
+        #expect(editedResult.output.contains("3 of 6 entries checked OK"))
+
+        let deleted = try journal("deleted")
+        try tamper(deleted, "DELETE FROM event WHERE id = 3")
+        let deletedResult = try await verify(["--database", deleted.path])
+        #expect(deletedResult.status == 1)
+        #expect(deletedResult.output.contains("id 4"), "\(deletedResult.output)")
+        #expect(deletedResult.output.contains("entry 3 is missing"))
+
+        let renumbered = try journal("renumbered")
+        try tamper(renumbered, "UPDATE event SET id = id + 10 WHERE id >= 5")
+        let renumberedResult = try await verify(["--database", renumbered.path])
+        #expect(renumberedResult.status == 1)
+        #expect(renumberedResult.output.contains("first broken entry: id 15"), "\(renumberedResult.output)")
+        #expect(renumberedResult.output.contains("content altered"))
+
+        let missing = try await verify(["--database", scratch.url.appending(path: "absent.sqlite").path])
+        #expect(missing.status == 2)
     }
 }
 
