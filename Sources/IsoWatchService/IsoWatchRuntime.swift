@@ -15,6 +15,7 @@ public struct IsoWatchRuntime: Sendable {
     let monitor: SystemMonitor
     /// The add-ons (HTTP server, users file, BMS server) and their health, as `/healthz` shows it.
     public let addOns: AddOnBoard
+    let persistence: Persistence?
 
     /// Everything that can go wrong while the runtime is assembled, with what to do about it.
     public struct StartupError: Error, CustomStringConvertible {
@@ -219,7 +220,13 @@ public struct IsoWatchRuntime: Sendable {
                     }))
         }
         services.append(watchdog)
-        return IsoWatchRuntime(services: services, monitor: monitor, addOns: addOns)
+        return IsoWatchRuntime(services: services, monitor: monitor, addOns: addOns, persistence: persistence)
+    }
+
+    /// Journals the hashes of the configuration and users file now in force (`service.configuration`).
+    /// The start does this by itself; a reload calls it once the reloaded files are in force.
+    public func journalConfigurationInForce(_ configuration: Configuration, reason: String = "reload") {
+        persistence?.journalConfigurationInForce(configuration, reason: reason)
     }
 
     public func systems() async -> [SystemStatus] {

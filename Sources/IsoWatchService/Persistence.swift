@@ -71,6 +71,33 @@ final class Persistence: Sendable {
         await writer.finish()
     }
 
+    /// Journals (kind `service.configuration`) the SHA-256 and path of the configuration file and
+    /// of the users file in force, so that the record shows which settings and which accounts
+    /// governed the alarms from here on. Called at every start; a reload calls it again with
+    /// `reason: "reload"` once the new files are in force.
+    func journalConfigurationInForce(_ configuration: Configuration, reason: String) {
+        journal(kind: "service.configuration", detail: Self.configurationFingerprint(configuration, reason: reason))
+    }
+
+    /// `{"reason", "configuration_file", "configuration_sha256", "users_file", "users_sha256"}`:
+    /// the configuration's hash is of the bytes that were parsed; the users file is read again
+    /// here (its hash, or `users_error` when it cannot be read); both are null when there is none.
+    static func configurationFingerprint(_ configuration: Configuration, reason: String) -> JSONValue {
+        var detail: [String: JSONValue] = ["reason": .string(reason)]
+        detail["configuration_file"] = configuration.source.map { JSONValue.string($0.path) } ?? .null
+        detail["configuration_sha256"] = configuration.source.map { JSONValue.string(JournalChain.sha256Hex($0.contents)) } ?? .null
+        detail["users_file"] = configuration.http.usersFile.map { JSONValue.string($0.path) } ?? .null
+        detail["users_sha256"] = .null
+        if let users = configuration.http.usersFile {
+            do {
+                detail["users_sha256"] = .string(JournalChain.sha256Hex(try Data(contentsOf: users)))
+            } catch {
+                detail["users_error"] = .string(error.localizedDescription)
+            }
+        }
+        return .object(detail)
+    }
+
     // MARK: - Translation
 
     // `if case` rather than `switch`: the alarm machine may gain kinds of record (new test
@@ -176,6 +203,7 @@ struct PersistenceService: Service {
                 "site": .string(configuration.site.name),
                 "systems": .array(configuration.systems.map { .string($0.id) }),
             ])
+        persistence.journalConfigurationInForce(configuration, reason: "start")
         try? await gracefulShutdown()
         persistence.journal(kind: "service.stopped")
         await persistence.close()

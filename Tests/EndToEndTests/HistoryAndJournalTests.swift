@@ -111,6 +111,61 @@ struct HistoryAndJournalTests {
         #expect(store.last == "service.stopped")
     }
 
+    /// Issue 13 §7: every start journals the SHA-256 and path of the configuration and users file
+    /// in force, and `isowatch journal verify` checks the live database while the service runs.
+    @Test func test_everyStartJournalsTheHashesOfTheConfigurationAndUsersFile() async throws {
+        let database = StoreTestSite.database()
+        let users = try TestUsers.file()
+        let yaml = StoreTestSite.configuration(database: database)
+            .replacingOccurrences(
+                of: #"http: { listen: "127.0.0.1:0" }"#,
+                with: #"http: { listen: "127.0.0.1:0", open_read: true, users_file: "\#(users.path)" }"#)
+        #expect(yaml.contains(users.path))
+        let binary = try RepositoryPaths.requiredProduct("isowatch").path
+        var parsed: [Data] = []
+        for start in 0..<2 {
+            let harness = try await ServiceHarness(site: WalkingSkeletonTests.site(), configurationYAML: yaml)
+            parsed.append(try #require(harness.configuration.source?.contents))
+            var recorded: [EventView] = []
+            let deadline = Date().addingTimeInterval(15)
+            while recorded.count < start + 1 && Date() < deadline {
+                recorded = try await harness.events("kind=service.configuration")
+                if recorded.count < start + 1 { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(recorded.count == start + 1, "start \(start)")
+            let path = database.path
+            let live = try await onOwnThread { try ExternalPeer.run(binary, ["journal", "verify", "--database", path]) }
+            #expect(live.status == 0, "\(live.output)")
+            #expect(live.output.contains("journal OK"))
+            try await harness.stop()
+        }
+        let rows = try ExternalPeer.run(
+            "/usr/bin/sqlite3",
+            ["-cmd", ".timeout 10000", database.path, "SELECT detail FROM event WHERE kind = 'service.configuration' ORDER BY id"])
+        let details = try rows.output.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        #expect(details.count == 2)
+        let scratch = try ScratchDirectory("isowatch-fingerprint")
+        defer { scratch.remove() }
+        func sha256sum(_ file: URL) throws -> String {
+            String(try ExternalPeer.run("/usr/bin/sha256sum", [file.path]).output.prefix(64))
+        }
+        let usersHash = try sha256sum(users)
+        // Each start parsed its own text (the simulator's port differs): each entry has that text's hash.
+        for (start, detail) in details.enumerated() {
+            let parsedFile = scratch.url.appending(path: "parsed-\(start).yaml")
+            try parsed[start].write(to: parsedFile)
+            let configurationHash = try sha256sum(parsedFile)
+            #expect(configurationHash.count == 64)
+            #expect(detail["reason"] as? String == "start")
+            #expect(detail["configuration_file"] as? String == "end-to-end.yaml")
+            #expect(detail["configuration_sha256"] as? String == configurationHash, "start \(start)")
+            #expect(detail["users_file"] as? String == users.path)
+            #expect(detail["users_sha256"] as? String == usersHash)
+        }
+    }
+
     /// Issue 6 §2 and §3: readings over a range, the hour/day/week spans, CSV and the report.
     @Test func test_readingsRangesCSVAndReportComeFromTheHistory() async throws {
         let database = StoreTestSite.database()

@@ -16,6 +16,8 @@ public struct Configuration: Sendable, Equatable {
     public var metrics = MetricsSettings()
     /// The Modbus TCP server for the building management system; nil runs none.
     public var bms: BMSSettings? = nil
+    /// The text this configuration was parsed from, for the journal's record of what is in force.
+    public var source: ConfigurationSource? = nil
 
     public init(
         site: Site, http: HTTPSettings, gpio: GPIOSettings, profilesDirectory: URL, systems: [SystemConfiguration],
@@ -27,6 +29,18 @@ public struct Configuration: Sendable, Equatable {
         self.gpio = gpio
         self.profilesDirectory = profilesDirectory
         self.systems = systems
+    }
+}
+
+/// Where a configuration came from: the file's path (or the name given to `parse`) and the exact
+/// bytes that were parsed.
+public struct ConfigurationSource: Sendable, Equatable {
+    public var path: String
+    public var contents: Data
+
+    public init(path: String, contents: Data) {
+        self.path = path
+        self.contents = contents
     }
 }
 

@@ -10,8 +10,13 @@ public enum ConfigurationLoader {
     /// profiles directory, and its problems are reported with the configuration's.
     public static func load(file: URL, profiles: ProfileLibrary? = nil) throws(ConfigurationErrors) -> Configuration {
         let text: String
+        let contents: Data
         do {
-            text = try String(contentsOf: file, encoding: .utf8)
+            contents = try Data(contentsOf: file)
+            guard let decoded = String(data: contents, encoding: .utf8) else {
+                throw CocoaError(.fileReadInapplicableStringEncoding)
+            }
+            text = decoded
         } catch {
             throw ConfigurationErrors([
                 ConfigurationError(
@@ -19,8 +24,11 @@ public enum ConfigurationLoader {
                     reason: "cannot read the configuration: \(error.localizedDescription)")
             ])
         }
-        return try parse(
+        var configuration = try parse(
             yaml: text, fileName: file.path, baseDirectory: file.deletingLastPathComponent(), profiles: profiles)
+        // The file's bytes as read, not the text re-encoded: its hash is what `sha256sum` says.
+        configuration.source = ConfigurationSource(path: file.path, contents: contents)
+        return configuration
     }
 
     /// Parses configuration text. `fileName` appears in messages; relative paths are resolved
@@ -35,7 +43,8 @@ public enum ConfigurationLoader {
             parser.configuration(YAMLValue(node: root, path: "", diagnostics: diagnostics), extraErrors: &extraErrors)
         }
         let errors = diagnostics.errors + extraErrors
-        guard errors.isEmpty, let configuration else { throw ConfigurationErrors(errors) }
+        guard errors.isEmpty, var configuration else { throw ConfigurationErrors(errors) }
+        configuration.source = ConfigurationSource(path: fileName, contents: Data(yaml.utf8))
         return configuration
     }
 }
