@@ -69,8 +69,8 @@ struct JournalCommand: AsyncParsableCommand {
                 switch result.start {
                 case let .afterTrimming(throughID, recordedBy):
                     print(
-                        "chain starts at id \(first): entries through id \(throughID) were removed by retention (recorded in entry \(recordedBy))"
-                    )
+                        "chain starts at id \(first): entries through id \(throughID) were removed by retention "
+                            + "(recorded in entry \(recordedBy))")
                 default:
                     print("chain starts at id \(first) from the genesis value")
                 }

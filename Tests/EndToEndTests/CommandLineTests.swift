@@ -243,7 +243,9 @@ struct CommandLineTests {
         let editedResult = try await verify(["--database", edited.path])
         #expect(editedResult.status == 1)
         #expect(editedResult.output.contains("BROKEN"))
-        #expect(editedResult.output.contains("first broken entry: id 4, time 2027-01-15T08:00:03.000Z, kind user.action: content altered"), "\(editedResult.output)")
+        #expect(
+            editedResult.output.contains("first broken entry: id 4, time 2027-01-15T08:00:03.000Z, kind user.action: content altered"),
+            "\(editedResult.output)")
         #expect(editedResult.output.contains("3 of 6 entries checked OK"))
 
         let deleted = try journal("deleted")

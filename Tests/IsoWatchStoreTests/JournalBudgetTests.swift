@@ -102,7 +102,9 @@ import Testing
         while refused.withLock({ $0 }) == 0 && rounds < 100 {
             for index in 0..<100 {
                 writer.journal(
-                    JournalDraft(kind: index % 2 == 0 ? "user.login_refused" : "http.request", user: "mallory", detail: ["text": .string(padding)])
+                    JournalDraft(
+                        kind: index % 2 == 0 ? "user.login_refused" : "http.request", user: "mallory",
+                        detail: ["text": .string(padding)])
                 ) { result in
                     switch result {
                     case .success: accepted.withLock { $0 += 1 }

@@ -15,9 +15,16 @@ import Testing
         let store = try HistoryStore(settings: settings(file))
         for index in 0..<count {
             switch index % 3 {
-            case 0: try store.append(kind: "alarm.raised", system: "or-\(index)", detail: ["insulation_resistance_ohms": 30_000, "condition": "insulation"], time: start + Double(index))
-            case 1: try store.append(kind: "user.action", system: "or-1", user: "olga", detail: ["text": "silence \"now\"\n"], time: start + Double(index))
-            default: try store.append(kind: "service.started", time: start + Double(index))
+            case 0:
+                try store.append(
+                    kind: "alarm.raised", system: "or-\(index)",
+                    detail: ["insulation_resistance_ohms": 30_000, "condition": "insulation"], time: start + Double(index))
+            case 1:
+                try store.append(
+                    kind: "user.action", system: "or-1", user: "olga", detail: ["text": "silence \"now\"\n"],
+                    time: start + Double(index))
+            default:
+                try store.append(kind: "service.started", time: start + Double(index))
             }
         }
         return (store, file)
@@ -153,7 +160,9 @@ import Testing
         let (_, swapped) = try journal(5)
         try dropTriggers(swapped)
         #expect(
-            try sql(swapped, "UPDATE event SET id = -2 WHERE id = 2; UPDATE event SET id = 2 WHERE id = 3; UPDATE event SET id = 3 WHERE id = -2;")
+            try sql(
+                swapped,
+                "UPDATE event SET id = -2 WHERE id = 2; UPDATE event SET id = 2 WHERE id = 3; UPDATE event SET id = 3 WHERE id = -2;")
                 .status == 0)
         let swap = try #require(try HistoryStore.verifyJournal(databaseFile: swapped).broken)
         #expect(swap.id == 2)
@@ -217,6 +226,18 @@ import Testing
         let broken = try #require(try HistoryStore.verifyJournal(databaseFile: file).broken)
         #expect(broken.id == 8)
         #expect(broken.problem == .missingBeforeStart)
+    }
+
+    /// Entries all past the retention (a service off for longer than it): the newest stays, so the
+    /// record of the trimming still links to what was removed.
+    @Test func test_retentionKeepsTheNewestEntryAsTheLink() throws {
+        let day = 86_400.0
+        let (store, file) = try journal(4) { StoreSettings(databaseFile: $0, journalRetentionSeconds: 30 * day) }
+        try store.maintain(now: start + 400 * day)
+        #expect(try store.events(JournalQuery(newestFirst: false)).map(\.kind) == ["alarm.raised", "journal.trimmed"])
+        let result = try HistoryStore.verifyJournal(databaseFile: file)
+        #expect(result.intact, "\(String(describing: result.broken))")
+        #expect(result.start == .afterTrimming(throughID: 3, recordedBy: 5))
     }
 
     /// A database from before the chain: the migration chains the entries it holds, in id order.
