@@ -170,7 +170,7 @@ extension SystemMonitor {
         deviceChecks.logger.notice(
             automatic ? "automatic function test: device self-test started" : "device self-test started",
             metadata: ["system": "\(id)"])
-        Task { [weak self] in
+        Task(executorPreference: executor) { [weak self] in
             do {
                 try await link.poller.write(
                     unit: link.unit, table: link.start.table, address: link.start.address, words: link.start.words)

@@ -18,21 +18,27 @@ import Synchronization
 ///
 /// The timing runs on a thread this class owns, so a busy cooperative pool delays no edge; each
 /// write goes through the `GPIOBackend` protocol, whose backends do their blocking work on their
-/// own threads.
+/// own threads, in a task on the monitor's executor (not the cooperative pool's).
 final class HeartbeatOutput: Sendable {
     private let line: any OutputLine
     private let heartbeat: Heartbeat
     private let period: Duration
     private let maximumHeartbeatAge: Duration
     private let logger: Logger
+    /// Where the writes run: the monitor's executor; nil, the cooperative pool.
+    private let executor: (any TaskExecutor)?
     private let stopRequested = Mutex(false)
     private let started = Mutex(false)
     private let wake = DispatchSemaphore(value: 0)
     private let finished: AsyncStream<Void>
     private let finishedContinuation: AsyncStream<Void>.Continuation
 
-    init(line: any OutputLine, heartbeat: Heartbeat, period: Duration, maximumHeartbeatAge: Duration, logger: Logger) {
+    init(
+        line: any OutputLine, heartbeat: Heartbeat, period: Duration, maximumHeartbeatAge: Duration, logger: Logger,
+        executor: (any TaskExecutor)? = nil
+    ) {
         self.line = line
+        self.executor = executor
         self.heartbeat = heartbeat
         self.period = period
         self.maximumHeartbeatAge = maximumHeartbeatAge
@@ -44,7 +50,7 @@ final class HeartbeatOutput: Sendable {
     /// dropped until the monitor has come round once.
     static func claim(
         _ settings: HeartbeatLineSettings, backend: any GPIOBackend, heartbeat: Heartbeat, maximumHeartbeatAge: Duration,
-        logger: Logger
+        logger: Logger, executor: (any TaskExecutor)? = nil
     ) async throws -> HeartbeatOutput {
         let address = settings.offset.map { LineAddress(chip: settings.chip, offset: UInt32($0)) }
             ?? LineAddress(chip: settings.chip, name: settings.name ?? "")
@@ -53,7 +59,7 @@ final class HeartbeatOutput: Sendable {
                 OutputLineConfiguration(address: address, label: "isowatch heartbeat", initialActive: false))
             return HeartbeatOutput(
                 line: line, heartbeat: heartbeat, period: .milliseconds(Int64((settings.periodSeconds * 1000).rounded())),
-                maximumHeartbeatAge: maximumHeartbeatAge, logger: logger)
+                maximumHeartbeatAge: maximumHeartbeatAge, logger: logger, executor: executor)
         } catch {
             throw IsoWatchRuntime.StartupError(description: "heartbeat output \(address): \(error)")
         }
@@ -134,7 +140,7 @@ final class HeartbeatOutput: Sendable {
         let done = DispatchSemaphore(value: 0)
         let failure = Mutex<GPIOError?>(nil)
         let line = self.line
-        Task {
+        Task(executorPreference: executor) {
             do throws(GPIOError) {
                 try await line.set(active)
             } catch {

@@ -189,12 +189,14 @@ public struct IsoWatchRuntime: Sendable {
         }
         // Last, so that on SIGTERM (services stop in reverse order) systemd hears STOPPING=1 first.
         let watchdog = SystemdWatchdogService(
-            notifier: SystemdNotifier.fromEnvironment(), heartbeat: heartbeat, readiness: readiness, logger: logger)
+            notifier: SystemdNotifier.fromEnvironment(), heartbeat: heartbeat, readiness: readiness, logger: logger,
+            executor: monitor.executor)
         // The watchdog relay's line follows the same heartbeat and maximum age as systemd's watchdog.
         var heartbeatOutput: HeartbeatOutput?
         if let settings = configuration.gpio.heartbeat {
             heartbeatOutput = try await HeartbeatOutput.claim(
-                settings, backend: backend, heartbeat: heartbeat, maximumHeartbeatAge: watchdog.maximumHeartbeatAge, logger: logger)
+                settings, backend: backend, heartbeat: heartbeat, maximumHeartbeatAge: watchdog.maximumHeartbeatAge, logger: logger,
+                executor: monitor.executor)
         }
         // The journal first, so that it starts before and stops after the monitoring it records.
         var services: [any Service] = persistence.map { [PersistenceService(persistence: $0, configuration: configuration)] } ?? []

@@ -21,6 +21,15 @@ struct MonitorService: Service {
     static let tickInterval = Duration.milliseconds(100)
 
     func run() async throws {
+        // Everything below, and every child task, prefers the monitor's own thread: the
+        // non-isolated parts (waiting for outcomes, driving relays, the tick's timer) never wait
+        // for a thread of the cooperative pool, which HTTP and reports share.
+        await withTaskExecutorPreference(monitor.executor) {
+            await monitorUntilShutdown()
+        }
+    }
+
+    private func monitorUntilShutdown() async {
         await monitor.start()
         // The drivers outlive the monitoring tasks: after those stop, each driver still has to
         // drive its relays to the alarm state before it releases the lines.
@@ -35,8 +44,9 @@ struct MonitorService: Service {
                     }
                 }
                 group.addTask { [monitor, heartbeat] in
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: Self.tickInterval)
+                    // The monitor's timer, not `Task.sleep`: the heartbeat beats from the
+                    // monitor's thread however busy the pool is.
+                    while (try? await monitor.executor.sleep(for: Self.tickInterval)) != nil {
                         await monitor.tick()
                         heartbeat.beat()
                     }

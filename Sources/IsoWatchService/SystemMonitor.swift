@@ -10,6 +10,10 @@ import Logging
 ///
 /// Data flows one way through here: poll outcome → alarm machine → wanted outputs (handed to the
 /// system's `OutputDriver`) and the snapshot that the HTTP layer reads. Nothing here awaits I/O.
+///
+/// It runs on a thread of its own (`executor`), not on Swift's cooperative pool: HTTP handlers,
+/// reports and JSON encoding share that pool, and a burst of them must not delay a reading, a
+/// relay or the heartbeat (issue 13 §3).
 actor SystemMonitor: LiveStateProvider {
     struct Tracked {
         let configuration: SystemConfiguration
@@ -31,6 +35,11 @@ actor SystemMonitor: LiveStateProvider {
         var filter: CommercialReadingFilter?
         let driver: OutputDriver?
     }
+
+    /// The monitor's serial executor; `MonitorService` runs the loops that feed it, tick it and
+    /// drive the outputs with it as their task executor, and its timers wake them.
+    let executor = OwnedThreadExecutor(name: "isowatch-monitor")
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     private var tracked: [String: Tracked] = [:]
     private let order: [String]
@@ -226,8 +235,9 @@ actor SystemMonitor: LiveStateProvider {
                 system.wakeUpTask?.cancel()
                 let id = system.configuration.id
                 let deadline = origin + at
-                system.wakeUpTask = Task { [weak self] in
-                    guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
+                let executor = self.executor
+                system.wakeUpTask = Task(executorPreference: executor) { [weak self] in
+                    guard (try? await executor.sleep(until: deadline)) != nil else { return }
                     await self?.wake(id)
                 }
             }

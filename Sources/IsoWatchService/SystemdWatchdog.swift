@@ -1,5 +1,6 @@
 import CSystemd
 import Foundation
+import IsoWatchModbus
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -98,6 +99,9 @@ struct SystemdWatchdogService: Service {
     /// on two cores is not taken for a hang.
     var maximumHeartbeatAge: Duration = .seconds(2)
     let logger: Logger
+    /// The monitor's executor: the pings are timed and sent from the monitor's thread, so a busy
+    /// cooperative pool (HTTP load) cannot withhold them and get a healthy monitor restarted.
+    var executor: OwnedThreadExecutor? = nil
 
     func run() async throws {
         guard notifier.isEnabled else {
@@ -120,6 +124,18 @@ struct SystemdWatchdogService: Service {
     }
 
     private func feed(every period: Duration) async {
+        await withTaskExecutorPreference(executor) { await feedUntilCancelled(every: period) }
+    }
+
+    private func pause(_ period: Duration) async {
+        if let executor {
+            try? await executor.sleep(for: period)
+        } else {
+            try? await Task.sleep(for: period)
+        }
+    }
+
+    private func feedUntilCancelled(every period: Duration) async {
         var withheld = false
         let started = ContinuousClock.now
         while !Task.isCancelled {
@@ -127,7 +143,7 @@ struct SystemdWatchdogService: Service {
             if age == nil, started.duration(to: .now) <= maximumHeartbeatAge {
                 // READY=1 can come before the first tick: not yet a beat is not yet a hang, but
                 // it is no sign of life either, so no ping until the first beat.
-                try? await Task.sleep(for: period)
+                await pause(period)
                 continue
             }
             if let age, age <= maximumHeartbeatAge {
@@ -142,7 +158,7 @@ struct SystemdWatchdogService: Service {
                     "monitor heartbeat stale; withholding the systemd watchdog so that systemd restarts the service",
                     metadata: ["heartbeat_age": "\(heartbeat.age().map { "\($0)" } ?? "never")"])
             }
-            try? await Task.sleep(for: period)
+            await pause(period)
         }
     }
 }
