@@ -69,7 +69,8 @@ public struct HistoryRoutes: Sendable {
                 }
                 let to = Date()
                 let history = try await store.history(
-                    system: system.id, from: to.addingTimeInterval(-span.seconds), to: to, bucketSeconds: span.bucket)
+                    system: system.id, from: to.addingTimeInterval(-span.seconds), to: to, bucketSeconds: span.bucket,
+                    rawLimit: nil)
                 return HTTPServer.jsonResponse(HistoryDocument(history))
             }
         }

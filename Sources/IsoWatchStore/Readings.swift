@@ -194,8 +194,22 @@ extension HistoryStore {
     /// Lowest and highest values of each quantity of `system` in a period, from raw readings and
     /// buckets alike.
     public func extremes(system: String, from: Date, to: Date) throws -> [Quantity: QuantityStatistics] {
-        let seconds = max(60, Int((to.timeIntervalSince(from)).rounded(.up)) + 60)
-        let whole = try history(system: system, from: from, to: to, bucketSeconds: seconds * 2)
+        Self.extremes(of: try history(system: system, from: from, to: to, bucketSeconds: Self.wholePeriodBucket(from, to)))
+    }
+
+    /// The same on GRDB's own queue, for callers on Swift's cooperative pool (HTTP requests).
+    public func extremes(system: String, from: Date, to: Date) async throws -> [Quantity: QuantityStatistics] {
+        Self.extremes(
+            of: try await history(
+                system: system, from: from, to: to, bucketSeconds: Self.wholePeriodBucket(from, to), rawLimit: nil))
+    }
+
+    /// One bucket that holds the whole period.
+    static func wholePeriodBucket(_ from: Date, _ to: Date) -> Int {
+        max(60, Int((to.timeIntervalSince(from)).rounded(.up)) + 60) * 2
+    }
+
+    static func extremes(of whole: History) -> [Quantity: QuantityStatistics] {
         var result: [Quantity: QuantityStatistics] = [:]
         var weights: [Quantity: Double] = [:]
         for point in whole.points {

@@ -53,7 +53,9 @@ public struct InspectionReport: Sendable {
         let alarms = try await store.alarms(AlarmQuery(system: system, from: from, to: to, limit: 10_000))
         let events = try await store.events(JournalQuery(system: system, from: from, to: to, limit: 100_000, newestFirst: false))
         let tests = events.filter { $0.kind.hasPrefix("test.") || $0.kind == "user.test" }
-        let extremes = try store.extremes(system: system, from: from, to: to)
+        // Every read here is one of the store's async variants: a report over 400 days must not
+        // hold a thread of the cooperative pool while SQLite works.
+        let extremes = try await store.extremes(system: system, from: from, to: to)
         return InspectionReport(
             site: site, system: system, name: name, location: location, from: from, to: to, alarms: alarms.reversed(),
             tests: tests, extremes: extremes,
