@@ -224,7 +224,9 @@ let package = Package(
             swiftSettings: strict),
         // MARK: further test targets (insert new blocks directly below this line)
         .testTarget(
-            name: "IsoWatchServiceTests", dependencies: ["IsoWatchService", "IsoWatchCore", "IsoWatchTesting"], swiftSettings: strict),
+            name: "IsoWatchServiceTests",
+            dependencies: ["IsoWatchService", "IsoWatchCore", "IsoWatchModbus", "IsoWatchHTTP", "IsoWatchTesting"],
+            swiftSettings: strict),
         .testTarget(
             name: "IsoWatchEstimatorTests",
             dependencies: [

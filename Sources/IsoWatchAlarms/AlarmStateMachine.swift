@@ -147,6 +147,14 @@ public struct AlarmStateMachine: Sendable {
     /// The device is testing itself: its insulation verdicts are ignored and the stale timer waits.
     public var deviceTestInProgress: Bool { deviceTesting }
 
+    /// Whether the insulation value (the one shown as the system's value) is current at `time`:
+    /// a fresh, conclusive insulation measurement came within the stale time. By the same rule
+    /// that raises `stale_data` for insulation; a lost load or temperature function does not
+    /// touch it (that shows as its own condition).
+    public func insulationIsCurrent(at time: AlarmTime) -> Bool {
+        hasSeenFreshInsulation && (insulationUnderTest || time.monotonic - lastFreshInsulation < settings.staleAfter)
+    }
+
     /// The next instant at which time alone changes something, if any.
     public var nextDeadline: Duration? {
         var candidates: [Duration] = []

@@ -283,8 +283,10 @@ actor SystemMonitor: LiveStateProvider {
     private func status(of system: Tracked, now: AlarmTime) -> SystemStatus {
         let outputs = system.machine.outputs
         let conditions = system.machine.activeConditions.sorted()
-        let stale = conditions.contains(.staleData) || conditions.contains(.communication)
-            || conditions.contains(.awaitingFirstMeasurement) || system.latest == nil
+        // About the insulation value, the system's value: `stale_data` is raised for a lost load or
+        // temperature function too, while the insulation reading is fresh.
+        let stale = system.communicationLost || conditions.contains(.communication) || system.latest == nil
+            || !system.machine.insulationIsCurrent(at: now)
         // A condition outranks the test: "alarm, test running" is alarm with `test_in_progress`,
         // so a test can never make a fault look like a test.
         let state: String
