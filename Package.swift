@@ -216,7 +216,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "IsoWatchService", "IsoWatchTesting", "IsoWatchSimulator", "IsoWatchGPIO", "IsoWatchCore",
-                "IsoWatchAlarms", "IsoWatchHTTP", "IsoWatchStore",
+                "IsoWatchAlarms", "IsoWatchHTTP", "IsoWatchStore", "IsoWatchBMS",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

@@ -17,7 +17,8 @@ struct BMSPublisher: Service {
 
     init(settings: BMSSettings, monitor: SystemMonitor, systems: [String], logger: Logger) throws {
         server = try BMSServer(
-            host: settings.host, port: settings.port, registerCount: BMSRegisterMap.registerCount(systems: systems.count))
+            host: settings.host, port: settings.port, registerCount: BMSRegisterMap.registerCount(systems: systems.count),
+            maxClients: settings.maxClients)
         self.monitor = monitor
         self.logger = logger
         logger.info("BMS Modbus TCP server listening", metadata: ["address": "\(settings.host):\(server.port)"])

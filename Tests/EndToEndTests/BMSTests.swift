@@ -1,7 +1,9 @@
 import Foundation
+import IsoWatchBMS
 import IsoWatchCore
 import IsoWatchSimulator
 import IsoWatchTesting
+import Synchronization
 import Testing
 
 @Suite(.serialized)
@@ -47,6 +49,119 @@ struct BMSTests {
         #expect(icu[205] == 650_000 & 0xFFFF)
         #expect(icu[206] == 800)  // 0.8 µF in nF
         #expect(write.status != 0)
+    }
+
+    /// FC4, input registers 0...124: the largest reply the server sends (259 bytes).
+    static let largeRead: [UInt8] = [0x04, 0x00, 0x00, 0x00, 125]
+    /// MBAP header, function, byte count, 125 registers.
+    static let largeReplyLength = 7 + 2 + 250
+
+    /// Issue 13 §3: at most `max_clients` (16 by default) are served; the 17th is closed at once
+    /// and the others go on being answered.
+    @Test func test_aClientBeyondTheCapIsClosedAtOnce() async throws {
+        let server = try BMSServer(host: "127.0.0.1", port: 0, registerCount: 200)
+        defer { server.stop() }
+        var clients: [RawModbusTCPClient] = []
+        for index in 0..<16 {
+            let client = try RawModbusTCPClient(port: UInt16(server.port))
+            // Answered, so the server has taken it on before the next one connects.
+            let reply = try await client.request(unit: 1, pdu: Self.largeRead, transactionID: UInt16(index), timeoutSeconds: 10)
+            let length = reply.bytes?.count ?? 0
+            try #require(length == Self.largeReplyLength, "client \(index + 1): \(reply)")
+            clients.append(client)
+        }
+        let seventeenth = try RawModbusTCPClient(port: UInt16(server.port))
+        #expect(try await seventeenth.waitForClose(timeoutSeconds: 10), "the 17th connection was not closed")
+        let first = try await clients[0].request(unit: 1, pdu: Self.largeRead, transactionID: 99, timeoutSeconds: 10)
+        #expect(first.bytes?.count == Self.largeReplyLength)
+    }
+
+    /// A client that pipelines requests and never reads the replies fills its socket buffers; the
+    /// server's thread must not wait in `send()` for it: the client is dropped, another client is
+    /// answered the whole time, and `stop()` returns while a third hangs after half a header.
+    @Test func test_aClientThatNeverReadsCannotStallTheServerOrItsStop() async throws {
+        let server = try BMSServer(host: "127.0.0.1", port: 0, registerCount: 200)
+        let port = UInt16(server.port)
+        let polling = try RawModbusTCPClient(port: port)
+        let halfHeader = try RawModbusTCPClient(port: port)
+        #expect(try await halfHeader.exchange([0x00, 0x01, 0x00], timeoutSeconds: 0.2) == .timedOut)
+
+        // The flood runs on its own thread; a send that cannot go on for a second means the server
+        // no longer reads this connection (the old server: its thread stuck in send() to it).
+        let flooding = Atomic(true)
+        let flood = Task {
+            defer { flooding.store(false, ordering: .relaxed) }
+            return try await onOwnThread { try Self.floodWithoutReading(port: port, bound: .seconds(60)) }
+        }
+        var answered = 0
+        var transaction: UInt16 = 0
+        repeat {
+            transaction &+= 1
+            let reply = try await polling.request(unit: 1, pdu: Self.largeRead, transactionID: transaction, timeoutSeconds: 10)
+            let length = reply.bytes?.count ?? 0
+            try #require(length == Self.largeReplyLength, "request \(transaction) while another client floods: \(reply)")
+            answered += 1
+        } while flooding.load(ordering: .relaxed)
+        let outcome = try await flood.value
+        // And after the flood, still answered.
+        let after = try await polling.request(unit: 1, pdu: Self.largeRead, transactionID: 0xFFFF, timeoutSeconds: 10)
+        let stopped = try await onOwnThread { server.stop(timeoutSeconds: 10) }
+
+        #expect(outcome == .droppedByServer, "the server kept a client that does not read: \(outcome)")
+        #expect(answered >= 1)
+        #expect(after.bytes?.count == Self.largeReplyLength, "\(after)")
+        #expect(stopped, "stop() did not return while a client hung")
+        #expect(try await halfHeader.waitForClose(timeoutSeconds: 10))
+    }
+
+    /// A client with no complete request for the idle time is closed (a vanished peer, or one that
+    /// sends a byte at a time to hold a connection).
+    @Test func test_anIdleClientIsClosed() async throws {
+        let server = try BMSServer(host: "127.0.0.1", port: 0, registerCount: 200, idleTimeoutSeconds: 1)
+        defer { server.stop() }
+        let idle = try RawModbusTCPClient(port: UInt16(server.port))
+        #expect(try await idle.exchange([0x00], timeoutSeconds: 0.1) == .timedOut)
+        #expect(try await idle.waitForClose(timeoutSeconds: 30))
+    }
+
+    enum FloodOutcome: Equatable, Sendable {
+        /// The server closed the connection (a send failed with a reset or a broken pipe).
+        case droppedByServer
+        /// A send waited a whole second: nobody reads the connection any more.
+        case stalled
+        /// The bound passed with every send going through.
+        case boundReached
+    }
+
+    /// Sends FC4 requests as fast as the socket takes them and never reads a byte. Blocking; run it
+    /// on an owned thread.
+    static func floodWithoutReading(port: UInt16, bound: Duration) throws -> FloodOutcome {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SystemCallError("socket") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw SystemCallError("connect") }
+        // Many requests per send, so the buffers fill in a moment.
+        let requests = (0..<64).flatMap { index in
+            MBAPFrame(transactionID: UInt16(index), unitID: 1, pdu: largeRead).bytes
+        }
+        let start = ContinuousClock.now
+        while start.duration(to: .now) < bound {
+            let sent = requests.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent < 0 {
+                let error = errno
+                return error == EAGAIN || error == EWOULDBLOCK ? .stalled : .droppedByServer
+            }
+        }
+        return .boundReached
     }
 
     static func read(_ mbpoll: String, port: UInt16, start: Int, count: Int) throws -> [Int: Int] {

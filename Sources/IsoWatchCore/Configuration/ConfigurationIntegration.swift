@@ -40,10 +40,13 @@ public struct MetricsSettings: Sendable, Equatable {
 public struct BMSSettings: Sendable, Equatable {
     public var host: String
     public var port: Int
+    /// Connections served at once; one more is closed as soon as it is accepted.
+    public var maxClients: Int
 
-    public init(host: String = "0.0.0.0", port: Int = 502) {
+    public init(host: String = "0.0.0.0", port: Int = 502, maxClients: Int = 16) {
         self.host = host
         self.port = port
+        self.maxClients = maxClients
     }
 }
 
@@ -80,7 +83,7 @@ extension YAMLValue {
     }
 
     func bmsSettings() -> BMSSettings? {
-        guard let mapping = mapping(allowedKeys: ["listen"]),
+        guard let mapping = mapping(allowedKeys: ["listen", "max_clients"]),
             let listen = mapping.required("listen", "HOST:PORT for the Modbus TCP server, e.g. 0.0.0.0:502"),
             let text = listen.string()
         else { return nil }
@@ -88,6 +91,8 @@ extension YAMLValue {
             listen.report("must be HOST:PORT with a port in 0...65535 (e.g. 0.0.0.0:502), got '\(text)'")
             return nil
         }
-        return BMSSettings(host: address.host, port: address.port)
+        var settings = BMSSettings(host: address.host, port: address.port)
+        if let clients = mapping["max_clients"]?.integer(in: 1...256) { settings.maxClients = clients }
+        return settings
     }
 }
