@@ -13,7 +13,8 @@ struct FaultSuiteCommand: AsyncParsableCommand {
         commandName: "isowatch-faults",
         abstract: "Wire, disk and process faults and an accelerated soak against a simulated 16-system wing.")
 
-    @Option(help: "full (what BENCHMARKS.md reports) or short (the CI variant).")
+    @Option(
+        help: "full (what BENCHMARKS.md reports) or short (the CI variant); attack or attack-short for the hostile-client suite (SECURITY.md).")
     var profile = "full"
 
     @Option(help: "The isowatch executable to test (default: the one built beside this one).")
@@ -32,8 +33,9 @@ struct FaultSuiteCommand: AsyncParsableCommand {
     var keep: String?
 
     func run() async throws {
-        guard let profile = SuiteProfile.named(self.profile) else {
-            throw ValidationError("unknown profile '\(self.profile)': use full or short")
+        let attackProfile = AttackProfile.named(self.profile)
+        guard let profile = SuiteProfile.named(self.profile) ?? (attackProfile == nil ? nil : .short) else {
+            throw ValidationError("unknown profile '\(self.profile)': use full, short, attack or attack-short")
         }
         let root = try repository.map { URL(fileURLWithPath: $0) } ?? Self.findRepository()
         let executable = isowatch.map { URL(fileURLWithPath: $0) }
@@ -52,6 +54,10 @@ struct FaultSuiteCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { if keep == nil { try? FileManager.default.removeItem(at: scratch) } }
 
+        if let attackProfile {
+            try await runAttackSuite(attackProfile, repository: root, isowatch: executable, scratch: scratch)
+            return
+        }
         let suite = try await FaultSuite(
             profile: profile, repository: root, isowatch: executable, scratch: scratch, seed: seed)
         let outcome = await suite.run()
@@ -71,6 +77,30 @@ struct FaultSuiteCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         if !outcome.evaluation.passed { throw ExitCode(1) }
+    }
+
+    /// The hostile-client suite (issue 13): prints the seed first and the report's path last.
+    func runAttackSuite(_ profile: AttackProfile, repository: URL, isowatch: URL, scratch: URL) async throws {
+        print("hostile-client suite: profile \(profile.name), seed \(seed)")
+        let suite = try await AttackSuite(profile: profile, repository: repository, isowatch: isowatch, scratch: scratch, seed: seed)
+        let outcome = await suite.run()
+        let text = outcome.markdown
+        print(text)
+        if let report {
+            let url = URL(fileURLWithPath: report)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(outcome).write(to: url)
+            try Data(text.utf8).write(to: url.deletingPathExtension().appendingPathExtension("md"))
+            print("report: \(url.path) and \(url.deletingPathExtension().appendingPathExtension("md").path)")
+        }
+        if let failure = outcome.aborted {
+            print("ABORTED: \(failure)")
+            if keep == nil { print("(rerun with --keep DIR to keep the service log and database)") }
+            throw ExitCode(2)
+        }
+        if !outcome.passed { throw ExitCode(1) }
     }
 
     static func findRepository() throws -> URL {
