@@ -1,6 +1,6 @@
 /// How long and how hard the hostile-client suite runs (`isowatch-faults --profile attack`).
 /// `attack` is what SECURITY.md reports; `attack-short` is the same suite cut down to fit CI
-/// (every attack still runs, each for a few seconds, with fewer slowloris connections).
+/// (every attack still runs, each for a few seconds, at full strength).
 struct AttackProfile: Sendable, Codable {
     var name: String
     /// Wall seconds of the quiet phase: faults and latency probes, no attack.
@@ -21,7 +21,7 @@ struct AttackProfile: Sendable, Codable {
         streamClients: 100, floodAddresses: 20, oversizedSignIns: 40, lampTestPeriodSeconds: 3)
 
     static let short = AttackProfile(
-        name: "attack-short", quietSeconds: 12, attackSeconds: 7, slowlorisConnections: 300, idleConnections: 200,
+        name: "attack-short", quietSeconds: 12, attackSeconds: 7, slowlorisConnections: 1000, idleConnections: 200,
         streamClients: 100, floodAddresses: 20, oversizedSignIns: 10, lampTestPeriodSeconds: 3)
 
     static func named(_ name: String) -> AttackProfile? {
