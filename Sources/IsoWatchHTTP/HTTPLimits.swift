@@ -13,17 +13,21 @@ public struct HTTPLimits: Sendable, Equatable {
     public var idleTimeout: Duration
     /// Open connections at most; beyond it a new connection is closed at once.
     public var maximumConnections: Int
+    /// Open connections from one client address at most; beyond it a new connection from that
+    /// address is closed at once, while other addresses still get in.
+    public var maximumConnectionsPerClient: Int
     /// Live-stream clients at most; beyond it `GET /api/v1/stream` is answered 503.
     public var maximumStreamClients: Int
     /// Live-stream events a client may lag behind (it does not read) before it is dropped.
     public var streamBufferPerClient: Int
 
     public init(
-        idleTimeout: Duration = .seconds(30), maximumConnections: Int = 256, maximumStreamClients: Int = 64,
-        streamBufferPerClient: Int = 256
+        idleTimeout: Duration = .seconds(30), maximumConnections: Int = 256, maximumConnectionsPerClient: Int = 64,
+        maximumStreamClients: Int = 64, streamBufferPerClient: Int = 256
     ) {
         self.idleTimeout = idleTimeout
         self.maximumConnections = maximumConnections
+        self.maximumConnectionsPerClient = maximumConnectionsPerClient
         self.maximumStreamClients = maximumStreamClients
         self.streamBufferPerClient = streamBufferPerClient
     }
@@ -32,42 +36,82 @@ public struct HTTPLimits: Sendable, Equatable {
     public init(_ settings: HTTPSettings) {
         self.init(
             idleTimeout: .milliseconds(Int64(settings.idleTimeoutSeconds * 1000)),
-            maximumConnections: settings.maximumConnections, maximumStreamClients: settings.maximumStreamClients)
+            maximumConnections: settings.maximumConnections,
+            maximumConnectionsPerClient: settings.maximumConnectionsPerClient,
+            maximumStreamClients: settings.maximumStreamClients)
     }
 }
 
-/// Counts the server's open connections against `maximum`.
+/// Counts the server's open connections against `maximum`, and each client address's against
+/// `maximumPerClient`.
 final class ConnectionLimiter: Sendable {
     let maximum: Int
-    private let state = Mutex((open: 0, full: false))
+    let maximumPerClient: Int
+    private struct State {
+        var open = 0
+        var byClient: [String: Int] = [:]
+        var full = false
+        /// Addresses already logged as over their share in this episode (bounded by the cap).
+        var loggedClients: Set<String> = []
+    }
+    private let state = Mutex(State())
     private let logger: Logger
 
-    init(maximum: Int, logger: Logger) {
+    init(maximum: Int, maximumPerClient: Int = .max, logger: Logger) {
         self.maximum = max(1, maximum)
+        self.maximumPerClient = max(1, maximumPerClient)
         self.logger = logger
     }
 
-    /// Takes a place; false when all are taken (then nothing was taken).
-    func enter() -> Bool {
-        let (admitted, becameFull) = state.withLock { state -> (Bool, Bool) in
-            guard state.open < maximum else {
-                defer { state.full = true }
-                return (false, !state.full)
-            }
-            state.open += 1
-            return (true, false)
-        }
-        // Once per episode, not per refused connection: a flood must not flood the log too.
-        if becameFull {
-            logger.warning("HTTP connection limit reached; new connections are closed", metadata: ["limit": "\(maximum)"])
-        }
-        return admitted
+    enum Refusal: Equatable {
+        case full, clientFull(String)
     }
 
-    func leave() {
+    /// Takes a place for `client` (its address; nil when unknown, then only the total counts);
+    /// nil when admitted, else why not (then nothing was taken).
+    func enter(client: String? = nil) -> Refusal? {
+        let (refusal, firstOfEpisode) = state.withLock { state -> (Refusal?, Bool) in
+            guard state.open < maximum else {
+                defer { state.full = true }
+                return (.full, !state.full)
+            }
+            if let client {
+                let held = state.byClient[client, default: 0]
+                guard held < maximumPerClient else {
+                    let first = state.loggedClients.count < 64 && state.loggedClients.insert(client).inserted
+                    return (.clientFull(client), first)
+                }
+                state.byClient[client] = held + 1
+            }
+            state.open += 1
+            return (nil, false)
+        }
+        // Once per episode, not per refused connection: a flood must not flood the log too.
+        switch refusal {
+        case .full? where firstOfEpisode:
+            logger.warning("HTTP connection limit reached; new connections are closed", metadata: ["limit": "\(maximum)"])
+        case .clientFull(let client)? where firstOfEpisode:
+            logger.warning(
+                "HTTP connection limit per client reached; its new connections are closed",
+                metadata: ["client": "\(client)", "limit": "\(maximumPerClient)"])
+        default:
+            break
+        }
+        return refusal
+    }
+
+    func leave(client: String? = nil) {
         state.withLock { state in
             state.open -= 1
             if state.open < maximum { state.full = false }
+            if let client, let held = state.byClient[client] {
+                if held <= 1 {
+                    state.byClient[client] = nil
+                    state.loggedClients.remove(client)
+                } else {
+                    state.byClient[client] = held - 1
+                }
+            }
         }
     }
 
@@ -85,6 +129,8 @@ final class ConnectionCapHandler: ChannelInboundHandler, RemovableChannelHandler
 
     private let limiter: ConnectionLimiter
     private var admitted: Bool?
+    /// The client's address, counted against its own share.
+    private var client: String?
 
     init(limiter: ConnectionLimiter) {
         self.limiter = limiter
@@ -101,7 +147,8 @@ final class ConnectionCapHandler: ChannelInboundHandler, RemovableChannelHandler
 
     private func admit(_ context: ChannelHandlerContext) {
         guard admitted == nil else { return }
-        admitted = limiter.enter()
+        client = context.channel.remoteAddress?.ipAddress
+        admitted = limiter.enter(client: client) == nil
         if admitted == false { context.close(promise: nil) }
     }
 
@@ -115,7 +162,7 @@ final class ConnectionCapHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func release() {
-        if admitted == true { limiter.leave() }
+        if admitted == true { limiter.leave(client: client) }
         admitted = false
     }
 }

@@ -34,7 +34,8 @@ public enum HTTPServer {
             updates: { state.statusUpdates() })
         let router = makeRouter(
             state: state, logger: logger, access: access, history: history, auth: auth, hub: hub, addOns: addOns)
-        let connections = ConnectionLimiter(maximum: limits.maximumConnections, logger: logger)
+        let connections = ConnectionLimiter(
+            maximum: limits.maximumConnections, maximumPerClient: limits.maximumConnectionsPerClient, logger: logger)
         let http1 = HTTP1Channel.Configuration(
             additionalChannelHandlers: [ConnectionCapHandler(limiter: connections)],
             idleTimeout: TimeAmount(limits.idleTimeout))

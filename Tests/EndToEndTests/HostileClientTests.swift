@@ -289,6 +289,41 @@ struct HostileClientTests {
         #expect(readmitted == 200)
     }
 
+    /// Beyond `max_connections_per_client` a new connection from that address is closed at once,
+    /// while another address still gets in: one host trickling headers (slowloris) cannot hold
+    /// every place of the server.
+    @Test(.timeLimit(.minutes(2)))
+    func test_oneClientCannotHoldEveryPlace() async throws {
+        let server = try await StandaloneHTTP(
+            state: StubLiveState(), access: .openReadOnly,
+            limits: HTTPLimits(maximumConnections: 16, maximumConnectionsPerClient: 3))
+        let port = server.port
+        // One host holds its three places with keep-alive connections, each answered before the
+        // next opens (so the server has counted it; connections land on several event loops).
+        var holders: [StalledClient] = []
+        for _ in 0..<3 {
+            let holder = try StalledClient(port: port, request: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", source: "127.0.0.2")
+            #expect(await holder.firstBytes(timeoutSeconds: 20) > 0, "a connection within the share was not answered")
+            holders.append(holder)
+        }
+        let fourth = try StalledClient(port: port, request: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", source: "127.0.0.2")
+        let fourthClosed = await fourth.drainUntilClosed(timeoutSeconds: 20)
+        let other = try await Self.curl(port, "/healthz", ["--interface", "127.0.0.3"])
+        holders[0].close()
+        // Its place is free again once one of its connections is gone.
+        var readmitted = 0
+        for _ in 0..<200 where readmitted != 200 {
+            readmitted = try await Self.curl(port, "/healthz", ["--interface", "127.0.0.2"]).status
+        }
+        for holder in holders.dropFirst() { holder.close() }
+        fourth.close()
+        try await server.stop()
+
+        #expect(fourthClosed, "a fourth connection from the same address was kept")
+        #expect(other.status == 200, "another address was refused: \(other)")
+        #expect(readmitted == 200)
+    }
+
     /// Refused sign-ins still being counted when the server stops are journalled then.
     @Test func test_pendingRefusalCountsAreJournalledAtShutdown() async throws {
         let journal = Mutex<[String]>([])

@@ -256,10 +256,26 @@ final class StandaloneHTTP: Sendable {
 final class StalledClient: Sendable {
     let socket: Int32
 
-    init(port: Int, request: String) throws {
+    /// - Parameter source: the client end's address (127.0.0.2 … are all loopback on Linux), so a
+    ///   test can play several hosts.
+    init(port: Int, request: String, source: String? = nil) throws {
         socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var small: Int32 = 4096
         _ = setsockopt(socket, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard bound == 0 else {
+                Glibc.close(socket)
+                throw ExternalPeer.PeerError.missingTool("bind \(source): errno \(errno)")
+            }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -290,6 +306,17 @@ final class StalledClient: Sendable {
                 if count < 0 { return errno == ECONNRESET }
             }
         }) ?? false
+    }
+
+    /// Waits for the first bytes the server sends; how many arrived (0: closed or nothing in time).
+    func firstBytes(timeoutSeconds: Int) async -> Int {
+        let socket = socket
+        return (try? await onOwnThread { () -> Int in
+            var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+            _ = setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            return max(0, Glibc.recv(socket, &buffer, buffer.count, 0))
+        }) ?? 0
     }
 
     func close() {

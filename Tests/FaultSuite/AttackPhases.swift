@@ -152,7 +152,7 @@ extension AttackSuite {
                 var opened = 0
                 while sockets.count < wanted, opened < 50, !thread.stopped {
                     opened += 1
-                    guard let socket = try? RawSocket(port: port, timeoutSeconds: 1),
+                    guard let socket = try? RawSocket(port: port, source: AttackSources.slowloris, timeoutSeconds: 1),
                         socket.send(Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".utf8))
                     else {
                         tally.add("connections refused or timed out")
@@ -193,7 +193,7 @@ extension AttackSuite {
         let thread = AttackThread(name: "attack-idle") { thread in
             var sockets: [RawSocket] = []
             for _ in 0..<wanted where !thread.stopped {
-                if let socket = try? RawSocket(port: port, timeoutSeconds: 1) {
+                if let socket = try? RawSocket(port: port, source: AttackSources.idle, timeoutSeconds: 1) {
                     sockets.append(socket)
                 } else {
                     tally.add("connections refused or timed out")
@@ -219,7 +219,7 @@ extension AttackSuite {
         let thread = AttackThread(name: "attack-sse") { thread in
             var sockets: [RawSocket] = []
             for _ in 0..<wanted where !thread.stopped {
-                if let socket = try? RawSocket(port: port, receiveBuffer: 2048, timeoutSeconds: 1), socket.send(request) {
+                if let socket = try? RawSocket(port: port, source: AttackSources.stream, receiveBuffer: 2048, timeoutSeconds: 1), socket.send(request) {
                     sockets.append(socket)
                 } else {
                     tally.add("connections refused or timed out")
@@ -341,4 +341,14 @@ extension AttackSuite {
         figure.ownHeld = notAlarm.isEmpty
         outcome.attacks.append(figure)
     }
+}
+
+/// Where each connection attack comes from: a host of its own (127.0.0.x are all loopback on
+/// Linux), as an attacker on the network would be, and apart from the well-behaved clients on
+/// 127.0.0.1, so that the per-client connection cap is what is tried, not the suite's own
+/// clients' share.
+enum AttackSources {
+    static let slowloris = "127.0.0.50"
+    static let idle = "127.0.0.51"
+    static let stream = "127.0.0.52"
 }

@@ -338,14 +338,16 @@ import Testing
         let configuration = try site.parse(
             site.replacing(
                 listen,
-                with: listen + ", session_idle_minutes: 15, idle_timeout_seconds: 10, max_connections: 64, max_stream_clients: 8"))
+                with: listen + ", session_idle_minutes: 15, idle_timeout_seconds: 10, max_connections: 64, max_connections_per_client: 5, max_stream_clients: 8"))
         #expect(configuration.http.sessionIdleMinutes == 15)
         #expect(configuration.http.idleTimeoutSeconds == 10)
         #expect(configuration.http.maximumConnections == 64)
+        #expect(configuration.http.maximumConnectionsPerClient == 5)
         #expect(configuration.http.maximumStreamClients == 8)
         let defaults = try site.parse(site.valid)
         #expect(defaults.http.sessionIdleMinutes == 30)
         #expect(defaults.http.maximumConnections == 256)
+        #expect(defaults.http.maximumConnectionsPerClient == 64)
         #expect(defaults.http.maximumStreamClients == 64)
         site.expectSingleError(
             site.replacing(listen, with: listen + ", session_idle_minutes: 0"), line: 2, field: "http.session_idle_minutes")

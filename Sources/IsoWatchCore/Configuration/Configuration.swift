@@ -74,8 +74,11 @@ public struct HTTPSettings: Sendable, Equatable {
     /// A connection that sends nothing for this long while no response is being written (between
     /// requests, or in the middle of a request's headers or body) is closed.
     public var idleTimeoutSeconds: Double
-    /// Open connections at most; a connection beyond it is answered 503 and closed.
+    /// Open connections at most; a connection beyond it is closed at once.
     public var maximumConnections: Int
+    /// Open connections from one client address at most, so that one host (a slowloris, a stuck
+    /// script) cannot hold every place; a connection beyond it is closed at once.
+    public var maximumConnectionsPerClient: Int
     /// Live-stream (server-sent events) clients at most; beyond it the stream is answered 503.
     public var maximumStreamClients: Int
 
@@ -83,7 +86,7 @@ public struct HTTPSettings: Sendable, Equatable {
         host: String = "127.0.0.1", port: Int = 8080, tls: TLSFiles? = nil, openRead: Bool? = nil,
         usersFile: URL? = nil, sessionLifetimeSeconds: Double = 8 * 3600, sessionIdleMinutes: Double = 30,
         metrics: MetricsAccess? = nil, idleTimeoutSeconds: Double = 30, maximumConnections: Int = 256,
-        maximumStreamClients: Int = 64
+        maximumConnectionsPerClient: Int = 64, maximumStreamClients: Int = 64
     ) {
         self.host = host
         self.port = port
@@ -95,6 +98,7 @@ public struct HTTPSettings: Sendable, Equatable {
         self.metrics = metrics
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.maximumConnections = maximumConnections
+        self.maximumConnectionsPerClient = maximumConnectionsPerClient
         self.maximumStreamClients = maximumStreamClients
     }
 

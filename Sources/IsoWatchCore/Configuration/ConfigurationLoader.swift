@@ -141,7 +141,7 @@ private struct ConfigurationParser {
         guard
             let mapping = value.mapping(allowedKeys: [
                 "listen", "tls", "open_read", "users_file", "session_lifetime_seconds", "session_idle_minutes", "metrics",
-                "idle_timeout_seconds", "max_connections", "max_stream_clients",
+                "idle_timeout_seconds", "max_connections", "max_connections_per_client", "max_stream_clients",
             ])
         else { return HTTPSettings() }
         var settings = HTTPSettings()
@@ -177,6 +177,9 @@ private struct ConfigurationParser {
         }
         if let connections = mapping["max_connections"]?.integer(in: 1...1000) {
             settings.maximumConnections = connections
+        }
+        if let perClient = mapping["max_connections_per_client"]?.integer(in: 1...1000) {
+            settings.maximumConnectionsPerClient = perClient
         }
         if let streams = mapping["max_stream_clients"]?.integer(in: 1...1000) {
             settings.maximumStreamClients = streams
