@@ -224,7 +224,18 @@ final class BcryptWorkers: Sendable {
         return accepted
     }
 
+    /// Scheduling niceness of the worker threads (Linux sets it per thread): a sign-in flood keeps
+    /// both workers busy, and on a two-core controller that must not take CPU time from the
+    /// monitor's thread, the pollers or the relay drivers, which stay at the default 0.
+    static let niceness: Int32 = 10
+
     private func work() {
+        #if os(Linux)
+        // Who 0 with PRIO_PROCESS is the calling thread on Linux (nice is per thread there).
+        // Never raised back if the whole service already runs nicer than that.
+        let which = __priority_which_t(PRIO_PROCESS.rawValue)
+        if getpriority(which, 0) < Self.niceness { _ = setpriority(which, 0, Self.niceness) }
+        #endif
         while true {
             available.wait()
             let job = state.withLock { $0.jobs.isEmpty ? nil : $0.jobs.removeFirst() }

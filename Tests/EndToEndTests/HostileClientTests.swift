@@ -429,6 +429,19 @@ struct HostileClientTests {
         #expect(workers.submit {})
     }
 
+    /// A sign-in flood keeps the bcrypt workers busy; they run below the default priority, so on
+    /// a two-core controller they cannot take CPU time from the monitor and the pollers.
+    @Test func test_bcryptWorkersRunAtALowerPriority() async throws {
+        let workers = BcryptWorkers(threads: 1, queueCapacity: 1)
+        let nice = Mutex<Int?>(nil)
+        #expect(workers.submit { nice.withLock { $0 = Int(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)) } })
+        #expect(try await eventually(within: 30) { nice.withLock { $0 } != nil })
+        let own = Int(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0))
+        let worker = try #require(nice.withLock { $0 })
+        #expect(worker >= Int(BcryptWorkers.niceness), "bcrypt worker niceness \(worker)")
+        #expect(worker > own || own >= Int(BcryptWorkers.niceness), "the worker runs below the caller (\(worker) vs \(own))")
+    }
+
     @Test func test_refusalsOpenAWindowThenCountUntilItCloses() {
         let refusals = SignInRefusals(window: .seconds(300))
         let key = SignInRefusals.Key(name: "olga", address: "192.0.2.7")
