@@ -45,21 +45,8 @@ struct AttackSuiteTests {
 
     @Test(.timeLimit(.minutes(10)))
     func test_hostileClientsHideNoAlarmLoseNoJournalEntryAndCannotStopTheMonitor() throws {
-        let scratch = try ScratchDirectory("isowatch-attack-suite")
-        defer { scratch.remove() }
-        let reportFile = scratch.url.appending(path: "attack.json")
-        let run = try ExternalPeer.run(
-            try RepositoryPaths.requiredProduct("isowatch-faults").path,
-            [
-                "--profile", "attack-short", "--repository", RepositoryPaths.root.path,
-                "--isowatch", try RepositoryPaths.requiredProduct("isowatch").path,
-                "--report", reportFile.path, "--keep", scratch.url.appending(path: "run").path,
-            ],
-            timeoutSeconds: 8 * 60)
-        let data = try Data(contentsOf: reportFile)
-        let report = try JSONDecoder().decode(Report.self, from: data)
-        let log = (try? String(contentsOf: scratch.url.appending(path: "run/isowatch.log"), encoding: .utf8)) ?? ""
-        #expect(report.aborted == nil, "\(report.aborted ?? "")\n\(run.output.suffix(4000))\n\(log.suffix(4000))")
+        let (report, log) = try FaultSuiteTests.runSuite(
+            profile: "attack-short", decoding: Report.self, timeoutSeconds: 8 * 60) { $0.aborted }
 
         // Every attack ran.
         let attacks = Set(report.attacks.map(\.attack))

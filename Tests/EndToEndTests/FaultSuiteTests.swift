@@ -35,21 +35,7 @@ struct FaultSuiteTests {
 
     @Test(.timeLimit(.minutes(20)))
     func test_shortFaultSuiteMissesNoAlarmRaisesNoFalseOneAndLosesNoJournalEntry() throws {
-        let scratch = try ScratchDirectory("isowatch-fault-suite")
-        defer { scratch.remove() }
-        let reportFile = scratch.url.appending(path: "faults.json")
-        let run = try ExternalPeer.run(
-            try RepositoryPaths.requiredProduct("isowatch-faults").path,
-            [
-                "--profile", "short", "--repository", RepositoryPaths.root.path,
-                "--isowatch", try RepositoryPaths.requiredProduct("isowatch").path,
-                "--report", reportFile.path, "--keep", scratch.url.appending(path: "run").path,
-            ],
-            timeoutSeconds: 15 * 60)
-        let data = try Data(contentsOf: reportFile)
-        let report = try JSONDecoder().decode(Report.self, from: data)
-        let log = (try? String(contentsOf: scratch.url.appending(path: "run/isowatch.log"), encoding: .utf8)) ?? ""
-        #expect(report.aborted == nil, "\(report.aborted ?? "")\n\(run.output.suffix(4000))\n\(log.suffix(4000))")
+        let (report, _) = try Self.runSuite(profile: "short", decoding: Report.self, timeoutSeconds: 15 * 60) { $0.aborted }
 
         let phases = Set(report.evaluation.phases.map(\.phase))
         #expect(phases.filter { $0.hasPrefix("wire faults, ") }.count == 2, "\(phases)")
@@ -80,5 +66,30 @@ struct FaultSuiteTests {
             #expect(kill.restartToAllFreshSeconds != nil)
             #expect(kill.restartToFaultsRaisedSeconds != nil)
         }
+    }
+
+    /// Runs `isowatch-faults --profile PROFILE` against the built `isowatch`, records an issue if
+    /// it aborted (with the tails of its output and of the service log), and returns its JSON
+    /// report decoded, and the service's log.
+    static func runSuite<Report: Decodable>(
+        profile: String, decoding: Report.Type, timeoutSeconds: Double, aborted: (Report) -> String?
+    ) throws -> (report: Report, serviceLog: String) {
+        let scratch = try ScratchDirectory("isowatch-\(profile)-suite")
+        defer { scratch.remove() }
+        let reportFile = scratch.url.appending(path: "report.json")
+        let run = try ExternalPeer.run(
+            try RepositoryPaths.requiredProduct("isowatch-faults").path,
+            [
+                "--profile", profile, "--repository", RepositoryPaths.root.path,
+                "--isowatch", try RepositoryPaths.requiredProduct("isowatch").path,
+                "--report", reportFile.path, "--keep", scratch.url.appending(path: "run").path,
+            ],
+            timeoutSeconds: timeoutSeconds)
+        let data = try Data(contentsOf: reportFile)
+        let report = try JSONDecoder().decode(Report.self, from: data)
+        let log = (try? String(contentsOf: scratch.url.appending(path: "run/isowatch.log"), encoding: .utf8)) ?? ""
+        let failure = aborted(report)
+        #expect(failure == nil, "\(failure ?? "")\n\(run.output.suffix(4000))\n\(log.suffix(4000))")
+        return (report, log)
     }
 }

@@ -63,20 +63,8 @@ struct FaultSuiteCommand: AsyncParsableCommand {
         let outcome = await suite.run()
         let text = SuiteReport.markdown(outcome)
         print(text)
-        if let report {
-            let url = URL(fileURLWithPath: report)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(outcome).write(to: url)
-            try Data(text.utf8).write(to: url.deletingPathExtension().appendingPathExtension("md"))
-        }
-        if let failure = outcome.aborted {
-            print("ABORTED: \(failure)")
-            if keep == nil { print("(rerun with --keep DIR to keep the service log and database)") }
-            throw ExitCode(2)
-        }
-        if !outcome.evaluation.passed { throw ExitCode(1) }
+        _ = try writeReport(outcome, markdown: text)
+        try finish(aborted: outcome.aborted, passed: outcome.evaluation.passed)
     }
 
     /// The hostile-client suite (issue 13): prints the seed first and the report's path last.
@@ -86,21 +74,33 @@ struct FaultSuiteCommand: AsyncParsableCommand {
         let outcome = await suite.run()
         let text = outcome.markdown
         print(text)
-        if let report {
-            let url = URL(fileURLWithPath: report)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(outcome).write(to: url)
-            try Data(text.utf8).write(to: url.deletingPathExtension().appendingPathExtension("md"))
+        if let url = try writeReport(outcome, markdown: text) {
             print("report: \(url.path) and \(url.deletingPathExtension().appendingPathExtension("md").path)")
         }
-        if let failure = outcome.aborted {
-            print("ABORTED: \(failure)")
+        try finish(aborted: outcome.aborted, passed: outcome.passed)
+    }
+
+    /// Writes `outcome` as JSON to `--report` and `markdown` beside it as .md; the JSON's URL, or
+    /// nil without `--report`.
+    func writeReport(_ outcome: some Encodable, markdown: String) throws -> URL? {
+        guard let report else { return nil }
+        let url = URL(fileURLWithPath: report)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(outcome).write(to: url)
+        try Data(markdown.utf8).write(to: url.deletingPathExtension().appendingPathExtension("md"))
+        return url
+    }
+
+    /// Exit 2 for an aborted run, 1 for a failed one.
+    func finish(aborted: String?, passed: Bool) throws {
+        if let aborted {
+            print("ABORTED: \(aborted)")
             if keep == nil { print("(rerun with --keep DIR to keep the service log and database)") }
             throw ExitCode(2)
         }
-        if !outcome.passed { throw ExitCode(1) }
+        if !passed { throw ExitCode(1) }
     }
 
     static func findRepository() throws -> URL {
