@@ -1,36 +1,36 @@
 import Foundation
 import Yams
 
-// Typed reading of a composed YAML tree (Yams `Node`), shared by the configuration loader and the
-// device-profile parser. We walk `Node`s instead of decoding with Codable because every message
+// Typed reading of a composed YAML tree (Yams `Node`): the one YAML reader of the project, used for
+// the configuration, device profiles, the users file and the simulator's site and scenario files. We walk `Node`s instead of decoding with Codable because every message
 // must carry the line and column of the offending value, and unknown keys must be reported, not
 // silently dropped: in a safety system a misspelt threshold that falls back to a default is a
 // hidden wrong setting.
 
 /// Collects every problem found in one file.
-final class YAMLDiagnostics {
-    let file: String
+public final class YAMLDiagnostics {
+    public let file: String
     private var reported: [ConfigurationError] = []
 
     /// In file order, as an editor walks them; problems of the whole file come first.
-    var errors: [ConfigurationError] {
+    public var errors: [ConfigurationError] {
         reported.enumerated().sorted { lhs, rhs in
             (lhs.element.line, lhs.element.column, lhs.offset) < (rhs.element.line, rhs.element.column, rhs.offset)
         }.map(\.element)
     }
 
-    init(file: String) {
+    public init(file: String) {
         self.file = file
     }
 
-    func report(_ field: String, at mark: Mark?, _ reason: String) {
+    public func report(_ field: String, at mark: Mark?, _ reason: String) {
         reported.append(
             ConfigurationError(
                 file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, field: field, reason: reason))
     }
 
     /// Composes `yaml` into a tree, or records the syntax error with its position.
-    func compose(_ yaml: String) -> Node? {
+    public func compose(_ yaml: String) -> Node? {
         do {
             guard let root = try Yams.compose(yaml: yaml) else {
                 report("", at: nil, "the file is empty")
@@ -60,22 +60,29 @@ final class YAMLDiagnostics {
 }
 
 /// A node of the tree with the dotted path that names it in messages.
-struct YAMLValue {
-    let node: Node
-    let path: String
-    let diagnostics: YAMLDiagnostics
+public struct YAMLValue {
+    public let node: Node
+    public let path: String
+    public let diagnostics: YAMLDiagnostics
     /// Where the key that introduced this value is; problems about a missing part of the value
     /// point there ("transformer: needs rating_kva"), not at whatever key happens to come first.
-    var keyMark: Mark? = nil
+    public var keyMark: Mark? = nil
 
-    var mark: Mark? { node.mark }
+    public init(node: Node, path: String, diagnostics: YAMLDiagnostics, keyMark: Mark? = nil) {
+        self.node = node
+        self.path = path
+        self.diagnostics = diagnostics
+        self.keyMark = keyMark
+    }
 
-    func report(_ reason: String) {
+    public var mark: Mark? { node.mark }
+
+    public func report(_ reason: String) {
         diagnostics.report(path, at: mark, reason)
     }
 
     /// `key:` with nothing after it, `~` or `null`: we treat these as if the key were absent.
-    var isNull: Bool {
+    public var isNull: Bool {
         guard case .scalar(let scalar) = node, scalar.style == .plain || scalar.style == .any else { return false }
         return ["", "~", "null", "Null", "NULL"].contains(scalar.string)
     }
@@ -97,7 +104,7 @@ struct YAMLValue {
         }
     }
 
-    func string() -> String? {
+    public func string() -> String? {
         guard case .scalar(let scalar) = node, !isNull else {
             report("must be a text value, got \(kindName)")
             return nil
@@ -107,7 +114,7 @@ struct YAMLValue {
 
     /// A whole number, written in decimal or as 0x hexadecimal. Leading zeros are decimal: YAML
     /// 1.1 would read `0010` as octal 8, a trap for register addresses copied from a manual.
-    func integer(in range: ClosedRange<Int>? = nil) -> Int? {
+    public func integer(in range: ClosedRange<Int>? = nil) -> Int? {
         guard let text = plainScalarText, let value = Self.parseInteger(text) else {
             report("must be a whole number (decimal or 0x hexadecimal), got \(kindName)")
             return nil
@@ -120,7 +127,7 @@ struct YAMLValue {
     }
 
     /// A finite number; integers may be written in hexadecimal.
-    func number() -> Double? {
+    public func number() -> Double? {
         guard let text = plainScalarText else {
             report("must be a number, got \(kindName)")
             return nil
@@ -133,7 +140,7 @@ struct YAMLValue {
         return value
     }
 
-    func number(in range: ClosedRange<Double>, unit: String = "") -> Double? {
+    public func number(in range: ClosedRange<Double>, unit: String = "") -> Double? {
         guard let value = number() else { return nil }
         guard range.contains(value) else {
             let suffix = unit.isEmpty ? "" : " \(unit)"
@@ -145,7 +152,7 @@ struct YAMLValue {
         return value
     }
 
-    func bool() -> Bool? {
+    public func bool() -> Bool? {
         switch plainScalarText {
         case "true", "True", "TRUE": return true
         case "false", "False", "FALSE": return false
@@ -156,7 +163,7 @@ struct YAMLValue {
     }
 
     /// One of a closed set of words; the message lists them all.
-    func choice<T>(_ options: [(String, T)]) -> T? {
+    public func choice<T>(_ options: [(String, T)]) -> T? {
         guard case .scalar(let scalar) = node, !isNull else {
             report("must be one of \(Self.list(options.map(\.0))), got \(kindName)")
             return nil
@@ -172,7 +179,7 @@ struct YAMLValue {
 
     /// The node as a mapping whose keys must all be in `allowedKeys` (nil: any key is allowed,
     /// the caller checks names itself). Unknown keys are reported with the closest valid one.
-    func mapping(allowedKeys: [String]?) -> YAMLMapping? {
+    public func mapping(allowedKeys: [String]?) -> YAMLMapping? {
         guard case .mapping(let mapping) = node else {
             report("must be a mapping (key: value), got \(kindName)")
             return nil
@@ -202,7 +209,7 @@ struct YAMLValue {
         return YAMLMapping(path: path, mark: keyMark ?? mark, diagnostics: diagnostics, entries: entries)
     }
 
-    func sequence() -> [YAMLValue]? {
+    public func sequence() -> [YAMLValue]? {
         guard case .sequence(let sequence) = node else {
             report("must be a list, got \(kindName)")
             return nil
@@ -281,38 +288,38 @@ struct YAMLValue {
 }
 
 /// A mapping whose keys have been checked against the accepted set.
-struct YAMLMapping {
-    struct Entry {
-        let key: String
-        let keyMark: Mark?
-        let value: YAMLValue
+public struct YAMLMapping {
+    public struct Entry {
+        public let key: String
+        public let keyMark: Mark?
+        public let value: YAMLValue
     }
 
-    let path: String
+    public let path: String
     /// The mark of the key naming this mapping, or of the mapping itself at the top level.
-    let mark: Mark?
-    let diagnostics: YAMLDiagnostics
-    let entries: [Entry]
+    public let mark: Mark?
+    public let diagnostics: YAMLDiagnostics
+    public let entries: [Entry]
 
     /// The value of `key`, or nil when it is absent or null.
-    subscript(key: String) -> YAMLValue? {
+    public subscript(key: String) -> YAMLValue? {
         guard let entry = entries.first(where: { $0.key == key }), !entry.value.isNull else { return nil }
         return entry.value
     }
 
-    func childPath(_ key: String) -> String {
+    public func childPath(_ key: String) -> String {
         path.isEmpty ? key : "\(path).\(key)"
     }
 
     /// The value of `key`, reporting it as missing (at the mapping's position) when absent.
-    func required(_ key: String, _ explanation: String = "") -> YAMLValue? {
+    public func required(_ key: String, _ explanation: String = "") -> YAMLValue? {
         if let value = self[key] { return value }
         let reason = explanation.isEmpty ? "is required" : "is required: \(explanation)"
         diagnostics.report(childPath(key), at: mark, reason)
         return nil
     }
 
-    func report(_ key: String, _ reason: String) {
+    public func report(_ key: String, _ reason: String) {
         let mark = self[key]?.mark ?? entries.first(where: { $0.key == key })?.keyMark ?? self.mark
         diagnostics.report(childPath(key), at: mark, reason)
     }
