@@ -1,8 +1,8 @@
 import Foundation
 import IsoWatchAlarms
 import IsoWatchCore
-import IsoWatchHTTP
 import IsoWatchModbus
+import IsoWatchSnapshot
 import Logging
 
 /// The live state of every IT system: the latest reading, communication health and the alarm
@@ -282,23 +282,10 @@ actor SystemMonitor: LiveStateProvider {
 
     private func status(of system: Tracked, now: AlarmTime) -> SystemStatus {
         let outputs = system.machine.outputs
-        let conditions = system.machine.activeConditions.sorted()
         // About the insulation value, the system's value: `stale_data` is raised for a lost load or
         // temperature function too, while the insulation reading is fresh.
-        let stale = system.communicationLost || conditions.contains(.communication) || system.latest == nil
-            || !system.machine.insulationIsCurrent(at: now)
-        // A condition outranks the test: "alarm, test running" is alarm with `test_in_progress`,
-        // so a test can never make a fault look like a test.
-        let state: String
-        if !conditions.isEmpty {
-            state = "alarm"
-        } else if system.machine.testInProgress {
-            state = "test"
-        } else if outputs.yellow {
-            state = "alarm"
-        } else {
-            state = "normal"
-        }
+        let stale = system.communicationLost || system.machine.activeConditions.contains(.communication)
+            || system.latest == nil || !system.machine.insulationIsCurrent(at: now)
         let configuration = system.configuration
         return SystemStatus(
             id: configuration.id, name: configuration.name, location: configuration.location,
@@ -308,11 +295,7 @@ actor SystemMonitor: LiveStateProvider {
             stale: stale,
             communication: .init(ok: !system.communicationLost && system.lastError == nil, error: system.lastError,
                 lastSuccess: system.lastSuccess),
-            alarm: .init(
-                state: state, conditions: conditions.map(\.rawValue), silenced: outputs.yellow && !outputs.buzzer,
-                unacknowledged: outputs.oldAlarms.sorted().map(\.rawValue),
-                silencedBy: system.machine.activeEpisodes.compactMap { $0.silencedBy ?? $0.acknowledgedBy }.last,
-                testInProgress: system.machine.testInProgress),
+            alarm: SystemStatus.Alarm(system.machine),
             outputs: .init(green: outputs.green, yellow: outputs.yellow, buzzer: outputs.buzzer, commonAlarm: outputs.commonAlarm),
             thresholds: .init(configuration.thresholds)
         )

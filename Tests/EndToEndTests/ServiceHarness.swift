@@ -1,9 +1,9 @@
 import Foundation
 import IsoWatchCore
 import IsoWatchGPIO
-import IsoWatchHTTP
 import IsoWatchService
 import IsoWatchSimulator
+import IsoWatchSnapshot
 import IsoWatchTesting
 import Logging
 import ServiceLifecycle
