@@ -2,8 +2,10 @@
 // isowatch: a monitor for the isolated power supplies (medical IT systems) of operating theatres.
 // Module graph (arrows point down toward IsoWatchCore, which is pure and imports no C, NIO or clock):
 //   isowatch (CLI) → IsoWatchService → IsoWatchHTTP, IsoWatchAlarms, IsoWatchEstimator, IsoWatchModbus,
-//                                       IsoWatchGPIO, IsoWatchBMS → IsoWatchCore
-//   IsoWatchHTTP → IsoWatchStore (history routes) → IsoWatchCore
+//                                       IsoWatchGPIO, IsoWatchBMS, IsoWatchSnapshot → IsoWatchCore
+//   IsoWatchHTTP → IsoWatchSnapshot, IsoWatchStore (history routes) → IsoWatchCore
+//   IsoWatchBMS → IsoWatchSnapshot → IsoWatchAlarms → IsoWatchCore
+//   Only IsoWatchRuntime.swift (the assembly) in IsoWatchService imports IsoWatchHTTP.
 //   isowatch-sim → IsoWatchSimulator → IsoWatchCore
 import PackageDescription
 
@@ -60,6 +62,12 @@ let package = Package(
             name: "IsoWatchAlarms",
             dependencies: ["IsoWatchCore"],
             swiftSettings: strict),
+        // What the monitor publishes and every surface reads (API, live stream, metrics, BMS): the
+        // typed status of each IT system, the operator's actions, the live fan-out, add-on health.
+        .target(
+            name: "IsoWatchSnapshot",
+            dependencies: ["IsoWatchCore", "IsoWatchAlarms"],
+            swiftSettings: strict),
         // libmodbus client buses (TCP, RTU), each on a thread it owns.
         .target(
             name: "IsoWatchModbus",
@@ -74,7 +82,7 @@ let package = Package(
         .target(
             name: "IsoWatchHTTP",
             dependencies: [
-                "IsoWatchCore", "IsoWatchStore",
+                "IsoWatchCore", "IsoWatchSnapshot", "IsoWatchStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -90,7 +98,7 @@ let package = Package(
             name: "IsoWatchService",
             dependencies: [
                 "IsoWatchCore", "IsoWatchAlarms", "IsoWatchModbus", "IsoWatchGPIO", "IsoWatchHTTP", "CSystemd",
-                "IsoWatchEstimator", "IsoWatchStore", "IsoWatchBMS",
+                "IsoWatchEstimator", "IsoWatchStore", "IsoWatchBMS", "IsoWatchSnapshot",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -175,7 +183,7 @@ let package = Package(
         // The Modbus TCP server for the building management system (libmodbus, on a thread it owns).
         .target(
             name: "IsoWatchBMS",
-            dependencies: ["CModbus", "IsoWatchCore"],
+            dependencies: ["CModbus", "IsoWatchCore", "IsoWatchAlarms", "IsoWatchSnapshot"],
             swiftSettings: strict),
         // Appends journal entries in bursts and prints each id once stored: the kill -9 test's child.
         .executableTarget(

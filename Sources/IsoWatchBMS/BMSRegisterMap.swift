@@ -1,14 +1,15 @@
 import Foundation
+import IsoWatchAlarms
+import IsoWatchCore
+import IsoWatchSnapshot
 
 /// What the building management system sees of one IT system. The layout of the input registers
 /// is documented in hardware/bms-register-map.md; keep the two in step.
 public struct BMSSystemValues: Sendable, Equatable {
-    /// 0 normal, 1 alarm, 2 test.
-    public var alarmState: UInt16
-    /// Bit k set: the k-th alarm condition (in the map's table) is active.
-    public var activeConditions: UInt16
-    /// Bit k set: the k-th condition cleared but is not yet acknowledged.
-    public var unacknowledgedConditions: UInt16
+    public var alarmState: AlarmState
+    public var activeConditions: [AlarmCondition]
+    /// Conditions that cleared but are not yet acknowledged.
+    public var unacknowledgedConditions: [AlarmCondition]
     public var green: Bool
     public var yellow: Bool
     public var buzzer: Bool
@@ -29,7 +30,7 @@ public struct BMSSystemValues: Sendable, Equatable {
     public var readingAgeSeconds: Double?
 
     public init(
-        alarmState: UInt16, activeConditions: UInt16, unacknowledgedConditions: UInt16, green: Bool, yellow: Bool,
+        alarmState: AlarmState, activeConditions: [AlarmCondition], unacknowledgedConditions: [AlarmCondition], green: Bool, yellow: Bool,
         buzzer: Bool, commonAlarm: Bool, silenced: Bool, communicationOK: Bool, testInProgress: Bool = false, stale: Bool,
         insulationResistanceOhms: Double?, insulationValidity: UInt16, leakageCapacitanceFarads: Double?,
         loadPercent: Double?, loadCurrentAmperes: Double?, windingTemperatureCelsius: Double?, readingAgeSeconds: Double?
@@ -52,6 +53,34 @@ public struct BMSSystemValues: Sendable, Equatable {
         self.loadCurrentAmperes = loadCurrentAmperes
         self.windingTemperatureCelsius = windingTemperatureCelsius
         self.readingAgeSeconds = readingAgeSeconds
+    }
+
+    /// What the BMS may see of `status`: values only when fresh and valid, never history.
+    public init(_ status: SystemStatus, now: Date = Date()) {
+        let fresh = status.stale ? nil : status.reading
+        func value(_ quantity: Quantity) -> Double? {
+            guard let fresh, fresh.validity[quantity] != .invalid else { return nil }
+            return fresh.values[quantity]
+        }
+        let insulation = value(.insulationResistanceOhms)
+        let validity: UInt16 =
+            switch fresh?.validity[.insulationResistanceOhms] {
+            case nil: insulation == nil ? 3 : 0
+            case .actual?: 0
+            case .belowRange?: 1
+            case .aboveRange?: 2
+            case .invalid?: 3
+            }
+        self.init(
+            alarmState: status.alarm.state, activeConditions: status.alarm.conditions,
+            unacknowledgedConditions: status.alarm.unacknowledged, green: status.outputs.green,
+            yellow: status.outputs.yellow, buzzer: status.outputs.buzzer, commonAlarm: status.outputs.commonAlarm,
+            silenced: status.alarm.silenced, communicationOK: status.communication.ok,
+            testInProgress: status.alarm.testInProgress, stale: status.stale, insulationResistanceOhms: insulation,
+            insulationValidity: validity, leakageCapacitanceFarads: value(.leakageCapacitanceFarads),
+            loadPercent: value(.loadPercent), loadCurrentAmperes: value(.loadCurrentAmperes),
+            windingTemperatureCelsius: value(.windingTemperatureCelsius),
+            readingAgeSeconds: status.communication.lastSuccess.map { max(0, now.timeIntervalSince($0)) })
     }
 }
 
@@ -83,17 +112,17 @@ public enum BMSRegisterMap {
         registers[3] = 1
         for (index, system) in systems.enumerated() {
             let base = base(ofSystem: index)
-            registers[base] = system.alarmState
-            registers[base + 1] = system.activeConditions
+            registers[base] = code(system.alarmState)
+            registers[base + 1] = mask(system.activeConditions)
             var flags: UInt16 = 0
             for (bit, on) in [
                 system.green, system.yellow, system.buzzer, system.commonAlarm, system.silenced, system.communicationOK,
-                system.stale, system.unacknowledgedConditions != 0, system.testInProgress,
+                system.stale, !system.unacknowledgedConditions.isEmpty, system.testInProgress,
             ].enumerated() where on {
                 flags |= 1 << UInt16(bit)
             }
             registers[base + 2] = flags
-            registers[base + 3] = system.unacknowledgedConditions
+            registers[base + 3] = mask(system.unacknowledgedConditions)
             // 32 bits, high word first: insulation resistance runs to tens of MΩ.
             if let ohms = system.insulationResistanceOhms, ohms.isFinite, ohms >= 0 {
                 let value = UInt32(min(ohms.rounded(), Double(UInt32.max - 1)))
@@ -111,6 +140,22 @@ public enum BMSRegisterMap {
             registers[base + 11] = system.insulationValidity
         }
         return registers
+    }
+
+    /// Register +0.
+    static func code(_ state: AlarmState) -> UInt16 {
+        switch state {
+        case .normal: 0
+        case .alarm: 1
+        case .test: 2
+        }
+    }
+
+    /// Registers +1 and +3: bit k is `AlarmCondition.allCases[k]` (the condition table).
+    static func mask(_ conditions: [AlarmCondition]) -> UInt16 {
+        AlarmCondition.allCases.enumerated().reduce(0) { mask, item in
+            conditions.contains(item.element) ? mask | (1 << UInt16(item.offset)) : mask
+        }
     }
 
     /// Scaled and clamped below the "no value" code, which a value can never take.

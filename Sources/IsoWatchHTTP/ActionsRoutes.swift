@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import IsoWatchSnapshot
 import Logging
 
 /// The panel's buttons over HTTP: `POST /api/v1/systems/{id}/silence|acknowledge|test`.

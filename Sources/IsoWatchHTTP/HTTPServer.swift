@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 import IsoWatchCore
 import HummingbirdTLS
+import IsoWatchSnapshot
 import Logging
 import NIOCore
 import ServiceLifecycle

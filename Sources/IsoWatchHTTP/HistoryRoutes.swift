@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import IsoWatchCore
+import IsoWatchSnapshot
 import IsoWatchStore
 import NIOCore
 

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import IsoWatchCore
+import IsoWatchSnapshot
 import NIOCore
 import ServiceLifecycle
 

@@ -1,4 +1,5 @@
 import Foundation
+import IsoWatchSnapshot
 import NIOCore
 import Synchronization
 

@@ -1,5 +1,5 @@
 import Foundation
-import IsoWatchHTTP
+import IsoWatchSnapshot
 import Logging
 import ServiceLifecycle
 import Synchronization

@@ -5,6 +5,7 @@ import IsoWatchCore
 import IsoWatchGPIO
 import IsoWatchHTTP
 import IsoWatchModbus
+import IsoWatchSnapshot
 import Logging
 import ServiceLifecycle
 

@@ -1,8 +1,8 @@
 import Foundation
 import IsoWatchAlarms
 import IsoWatchCore
-import IsoWatchHTTP
 import IsoWatchModbus
+import IsoWatchSnapshot
 import Prometheus
 
 /// The Prometheus metrics of one service instance, at `/metrics`. The names are a contract with
@@ -93,12 +93,12 @@ final class ServiceMetrics: Sendable {
                 gauge(
                     "alarm_active", "", "1 while the alarm condition is active for the IT system, else 0.",
                     [("system", system.id), ("condition", condition.rawValue)]
-                ).set(to: active.contains(condition.rawValue) ? 1 : 0)
+                ).set(to: active.contains(condition) ? 1 : 0)
             }
             let state: Double = switch system.alarm.state {
-            case "normal": 0
-            case "test": 2
-            default: 1
+            case .normal: 0
+            case .alarm: 1
+            case .test: 2
             }
             gauge("alarm_state", "", "Alarm state of the IT system: 0 normal, 1 alarm (also during a test), 2 test only.", labels)
                 .set(to: state)

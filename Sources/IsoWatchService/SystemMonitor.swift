@@ -1,8 +1,8 @@
 import Foundation
 import IsoWatchAlarms
 import IsoWatchCore
-import IsoWatchHTTP
 import IsoWatchModbus
+import IsoWatchSnapshot
 import Logging
 
 /// Runs one `SystemSupervisor` per IT system and carries out what they ask: relays, the journal,
@@ -318,23 +318,10 @@ actor SystemMonitor: LiveStateProvider {
     private func status(of supervisor: SystemSupervisor, now: AlarmTime) -> SystemStatus {
         let machine = supervisor.machine
         let outputs = machine.outputs
-        let conditions = machine.activeConditions.sorted()
         // About the insulation value, the system's value: `stale_data` is raised for a lost load or
         // temperature function too, while the insulation reading is fresh.
-        let stale = supervisor.communicationLost || conditions.contains(.communication) || supervisor.latest == nil
-            || !machine.insulationIsCurrent(at: now)
-        // A condition outranks the test: "alarm, test running" is alarm with `test_in_progress`,
-        // so a test can never make a fault look like a test.
-        let state: String
-        if !conditions.isEmpty {
-            state = "alarm"
-        } else if machine.testInProgress {
-            state = "test"
-        } else if outputs.yellow {
-            state = "alarm"
-        } else {
-            state = "normal"
-        }
+        let stale = supervisor.communicationLost || machine.activeConditions.contains(.communication)
+            || supervisor.latest == nil || !machine.insulationIsCurrent(at: now)
         let configuration = supervisor.configuration
         return SystemStatus(
             id: configuration.id, name: configuration.name, location: configuration.location,
@@ -346,11 +333,7 @@ actor SystemMonitor: LiveStateProvider {
             communication: .init(
                 ok: !supervisor.communicationLost && supervisor.lastError == nil, error: supervisor.lastError,
                 lastSuccess: supervisor.lastSuccess),
-            alarm: .init(
-                state: state, conditions: conditions.map(\.rawValue), silenced: outputs.yellow && !outputs.buzzer,
-                unacknowledged: outputs.oldAlarms.sorted().map(\.rawValue),
-                silencedBy: machine.activeEpisodes.compactMap { $0.silencedBy ?? $0.acknowledgedBy }.last,
-                testInProgress: machine.testInProgress),
+            alarm: SystemStatus.Alarm(machine),
             outputs: .init(green: outputs.green, yellow: outputs.yellow, buzzer: outputs.buzzer, commonAlarm: outputs.commonAlarm),
             thresholds: .init(configuration.thresholds)
         )

@@ -1,8 +1,8 @@
 import Foundation
 import IsoWatchCore
-import IsoWatchHTTP
 import IsoWatchService
 import IsoWatchSimulator
+import IsoWatchSnapshot
 import IsoWatchTesting
 import Logging
 import ServiceLifecycle

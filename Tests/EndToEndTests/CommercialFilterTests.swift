@@ -1,9 +1,9 @@
 import Foundation
 import IsoWatchCore
 import IsoWatchGPIO
-import IsoWatchHTTP
 import IsoWatchService
 import IsoWatchSimulator
+import IsoWatchSnapshot
 import IsoWatchTesting
 import Logging
 import ServiceLifecycle
@@ -105,7 +105,7 @@ struct CommercialFilterTests {
     @Test func test_anImplausibleJumpIsHeldUntilTheNextMeasurementConfirmsIt() async throws {
         try await Self.withService { device, simulator, read in
             simulator.advancePhysics(bySeconds: 1)
-            let healthy = try await Self.waitFor(read) { $0.alarm.state == "normal" && $0.reading?.updateCounter == 1 }
+            let healthy = try await Self.waitFor(read) { $0.alarm.state == .normal && $0.reading?.updateCounter == 1 }
             #expect(Self.ohms(healthy) == 5_000_000)
 
             // 5 MΩ → 300 kΩ: a factor of 16.7 with no device flag, above every alarm level.
@@ -119,21 +119,21 @@ struct CommercialFilterTests {
             let confirmed = try await Self.waitFor(read) { $0.reading?.updateCounter == 3 }
             #expect(Self.ohms(confirmed) == 300_000)
             #expect(Self.validity(confirmed) == .actual)
-            #expect(confirmed?.alarm.state == "normal")
+            #expect(confirmed?.alarm.state == .normal)
         }
     }
 
     @Test func test_aDropIntoTheAlarmRangeIsNotHeldButAlarmsAtTheFirstMeasurement() async throws {
         try await Self.withService { device, simulator, read in
             simulator.advancePhysics(bySeconds: 1)
-            _ = try await Self.waitFor(read) { $0.alarm.state == "normal" && $0.reading?.updateCounter == 1 }
+            _ = try await Self.waitFor(read) { $0.alarm.state == .normal && $0.reading?.updateCounter == 1 }
             try UnitPatch(values: ["insulation_resistance_ohms": 20_000]).apply(to: device)
             simulator.advancePhysics(bySeconds: 1)
             let first = try await Self.waitFor(read) { $0.reading?.updateCounter == 2 }
             #expect(Self.validity(first) == .actual)
             // No further measurement: the single fresh value raises the alarm after its response delay.
-            let alarm = try await Self.waitFor(read) { $0.alarm.conditions.contains("insulation") }
-            #expect(alarm?.alarm.state == "alarm")
+            let alarm = try await Self.waitFor(read) { $0.alarm.conditions.contains(.insulation) }
+            #expect(alarm?.alarm.state == .alarm)
             #expect(alarm?.reading?.updateCounter == 2)
         }
     }
@@ -141,13 +141,13 @@ struct CommercialFilterTests {
     @Test func test_aValueWhoseCounterDoesNotMoveGoesStale() async throws {
         try await Self.withService { _, simulator, read in
             simulator.advancePhysics(bySeconds: 1)
-            let fresh = try await Self.waitFor(read) { $0.alarm.state == "normal" && $0.reading?.updateCounter == 1 }
+            let fresh = try await Self.waitFor(read) { $0.alarm.state == .normal && $0.reading?.updateCounter == 1 }
             #expect(fresh?.stale == false)
             #expect(Self.validity(fresh) == .actual)
             // The device keeps answering with the same counter: polls succeed, nothing is new.
             let stale = try await Self.waitFor(read) { $0.stale && Self.validity($0) == .invalid }
             #expect(stale?.stale == true)
-            #expect(stale?.alarm.conditions.contains("stale_data") == true)
+            #expect(stale?.alarm.conditions.contains(.staleData) == true)
             #expect(stale?.communication.ok == true)
             #expect(Self.validity(stale) == .invalid)
         }

@@ -2,6 +2,7 @@ import Foundation
 import IsoWatchCore
 @testable import IsoWatchHTTP
 import IsoWatchSimulator
+import IsoWatchSnapshot
 import IsoWatchTesting
 import Logging
 import NIOCore
@@ -544,7 +545,7 @@ struct LiveStreamTests {
         return SystemStatus(
             id: "or-1", name: "OR 1", location: "OR 1", device: .init(profile: "p", endpoint: "e", unit: 1),
             reading: ReadingDocument(reading), stale: false, communication: .init(ok: true),
-            alarm: .init(state: "normal", conditions: [], silenced: false),
+            alarm: .init(state: .normal, conditions: [], silenced: false),
             outputs: .init(green: true, yellow: false, buzzer: false, commonAlarm: false))
     }
 }

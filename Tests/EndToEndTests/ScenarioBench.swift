@@ -1,7 +1,7 @@
 import Foundation
 import IsoWatchCore
 import IsoWatchGPIO
-import IsoWatchHTTP
+import IsoWatchSnapshot
 import IsoWatchService
 import IsoWatchSimulator
 import IsoWatchTesting
@@ -82,7 +82,7 @@ final class ScenarioBench: Sendable {
         observer = Task {
             while !Task.isCancelled {
                 for system in await runtime.systems() {
-                    seen.record(system.id, system.alarm.conditions + system.alarm.unacknowledged)
+                    seen.record(system.id, (system.alarm.conditions + system.alarm.unacknowledged).map(\.rawValue))
                 }
                 try? await Task.sleep(for: .milliseconds(50))
             }
@@ -127,9 +127,9 @@ final class ScenarioBench: Sendable {
     /// Returns the relay history index at the start of the timeline.
     func play() async throws -> Int {
         for unit in scenario.units {
-            if !(try await wait(unit) { $0.alarm.state == "normal" && $0.outputs.green }) {
+            if !(try await wait(unit) { $0.alarm.state == .normal && $0.outputs.green }) {
                 let status = await status(unit)
-                throw ScenarioRunError("\(scenario.name): \(unit) never turned green before the timeline (\(status.map { "\($0.alarm.conditions)" } ?? "no status"))")
+                throw ScenarioRunError("\(scenario.name): \(unit) never turned green before the timeline (\(status.map { "\($0.alarm.conditions.map(\.rawValue))" } ?? "no status"))")
             }
         }
         // The status reports what the monitor decided; the relays follow one write at a time on
@@ -208,13 +208,13 @@ final class ScenarioBench: Sendable {
         switch check.kind {
         case .notYetRaised:
             let current = await status(check.unit)
-            let shown = conditionsSeen(check.unit).union(current.map { $0.alarm.conditions + $0.alarm.unacknowledged } ?? [])
+            let shown = conditionsSeen(check.unit).union(current.map { ($0.alarm.conditions + $0.alarm.unacknowledged).map(\.rawValue) } ?? [])
             if shown.contains(check.condition) { fail("\(check.unit): \(check.condition) was raised before t=\(check.atSeconds) s") }
         case .raised:
-            let raised = try await wait(check.unit) { $0.alarm.conditions.contains(check.condition) }
+            let raised = try await wait(check.unit) { $0.alarm.conditions.map(\.rawValue).contains(check.condition) }
             if !raised {
                 let current = await status(check.unit)
-                fail("\(check.unit): \(check.condition) not raised by t=\(check.atSeconds) s (conditions: \(current?.alarm.conditions ?? []))")
+                fail("\(check.unit): \(check.condition) not raised by t=\(check.atSeconds) s (conditions: \(current?.alarm.conditions.map(\.rawValue) ?? []))")
             }
         }
     }

@@ -101,8 +101,8 @@ struct ScenarioTests {
         var finals: [UnitReference: [String]] = [:]
         for (unit, expectation) in scenario.expectations.sorted(by: { $0.key < $1.key }) {
             guard let final = expectation.finalConditions else { continue }
-            _ = try await bench.wait(unit) { Set($0.alarm.conditions) == Set(final) }
-            finals[unit] = await bench.status(unit)?.alarm.conditions ?? ["(no status)"]
+            _ = try await bench.wait(unit) { Set($0.alarm.conditions.map(\.rawValue)) == Set(final) }
+            finals[unit] = await bench.status(unit)?.alarm.conditions.map(\.rawValue) ?? ["(no status)"]
         }
         // Let the last relay writes of a clearing land before the history is read: the relays
         // themselves, not the monitor's decision, which the driver carries out one write at a time.

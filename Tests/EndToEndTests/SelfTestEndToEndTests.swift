@@ -1,7 +1,9 @@
 import Foundation
+import IsoWatchAlarms
 import IsoWatchCore
 import IsoWatchGPIO
 import IsoWatchSimulator
+import IsoWatchSnapshot
 import IsoWatchTesting
 import Logging
 import ServiceLifecycle
@@ -80,15 +82,15 @@ struct SelfTestEndToEndTests {
             simulator.stop()
         }
 
-        func state() async -> (state: String, conditions: [String], yellow: Bool, buzzer: Bool)? {
+        func state() async -> (state: AlarmState, conditions: [AlarmCondition], yellow: Bool, buzzer: Bool)? {
             guard let status = await runtime.systems().first else { return nil }
             return (status.alarm.state, status.alarm.conditions, status.outputs.yellow, status.outputs.buzzer)
         }
 
         /// Polls until `condition` holds or the time is up; returns the last state seen.
         @discardableResult
-        func waitFor(seconds: Double, _ condition: ((state: String, conditions: [String], yellow: Bool, buzzer: Bool)) -> Bool)
-            async throws -> (state: String, conditions: [String], yellow: Bool, buzzer: Bool)?
+        func waitFor(seconds: Double, _ condition: ((state: AlarmState, conditions: [AlarmCondition], yellow: Bool, buzzer: Bool)) -> Bool)
+            async throws -> (state: AlarmState, conditions: [AlarmCondition], yellow: Bool, buzzer: Bool)?
         {
             let deadline = Date().addingTimeInterval(seconds)
             var last = await state()
@@ -159,19 +161,19 @@ struct SelfTestEndToEndTests {
 
     @Test func test_testButtonRunsTheDeviceSelfTestLampsFollowAndThePassIsRecorded() async throws {
         let running = try await Self.start()
-        let normal = try await running.waitFor(seconds: 15) { $0.state == "normal" }
+        let normal = try await running.waitFor(seconds: 15) { $0.state == .normal }
         try Self.pressTest(running.gpio)
-        let testing = try await running.waitFor(seconds: 5) { $0.state == "test" }
+        let testing = try await running.waitFor(seconds: 5) { $0.state == .test }
         let testLevels = try await FailSafeOutputTests.waitForLevels(
             running.gpio, [Self.green: false, Self.yellow: false, Self.buzzer: false])
         let passed = try await running.waitForLog("device self-test passed", seconds: 40)
-        let back = try await running.waitFor(seconds: 20) { $0.state == "normal" }
+        let back = try await running.waitFor(seconds: 20) { $0.state == .normal }
         let backLevels = try await FailSafeOutputTests.waitForLevels(
             running.gpio, [Self.green: true, Self.yellow: true, Self.buzzer: true])
         let lines = running.log.all
         try await running.stop()
 
-        #expect(normal?.state == "normal")
+        #expect(normal?.state == .normal)
         #expect(testing?.yellow == true && testing?.buzzer == true)
         #expect(testLevels == [Self.green: false, Self.yellow: false, Self.buzzer: false])
         #expect(passed, "\(lines)")
@@ -185,26 +187,26 @@ struct SelfTestEndToEndTests {
 
     @Test func test_failedDeviceSelfTestRaisesSelfTestFailedAndKeepsTheYellowLampLit() async throws {
         let running = try await Self.start()
-        try await running.waitFor(seconds: 15) { $0.state == "normal" }
+        try await running.waitFor(seconds: 15) { $0.state == .normal }
         running.simulator.device(endpoint: "gw1", unit: 1)?.setSelfTestFails(true)
         try Self.pressTest(running.gpio)
-        let failed = try await running.waitFor(seconds: 40) { $0.conditions.contains("self_test_failed") }
+        let failed = try await running.waitFor(seconds: 40) { $0.conditions.contains(.selfTestFailed) }
         // After the 2 s test the lamps stay: a failed test is a fault.
-        let after = try await running.waitFor(seconds: 10) { $0.state == "alarm" }
+        let after = try await running.waitFor(seconds: 10) { $0.state == .alarm }
         let levels = try await FailSafeOutputTests.waitForLevels(
             running.gpio, [Self.green: false, Self.yellow: false, Self.buzzer: false])
         let lines = running.log.all
         try await running.stop()
 
-        #expect(failed?.conditions.contains("self_test_failed") == true, "\(lines)")
+        #expect(failed?.conditions.contains(.selfTestFailed) == true, "\(lines)")
         #expect(lines.contains { $0.contains("device self-test FAILED") })
-        #expect(after?.conditions == ["self_test_failed"])
+        #expect(after?.conditions == [.selfTestFailed])
         #expect(levels == [Self.green: false, Self.yellow: false, Self.buzzer: false])
     }
 
     @Test func test_automaticFunctionTestRunsTheSelfTestWithoutLampsOrBuzzerAndRecordsTheResult() async throws {
         let running = try await Self.start()
-        try await running.waitFor(seconds: 15) { $0.state == "normal" }
+        try await running.waitFor(seconds: 15) { $0.state == .normal }
         // What the schedule does when the interval has passed (hours: too long to wait for here).
         await running.runtime.monitor.runFunctionTest(system: "or-8")
         let recorded = try await running.waitForLog("device self-test passed", seconds: 40)
@@ -221,7 +223,7 @@ struct SelfTestEndToEndTests {
         #expect(
             !lines.contains { $0.contains("raised") && !$0.contains("awaiting_first_measurement") },
             "the test raised nothing: \(lines)")
-        #expect(after?.state == "normal" && after?.yellow == false && after?.buzzer == false)
+        #expect(after?.state == .normal && after?.yellow == false && after?.buzzer == false)
         #expect(levels == [Self.green: true, Self.yellow: true, Self.buzzer: true])
     }
 }

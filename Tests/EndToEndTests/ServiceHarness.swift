@@ -1,10 +1,10 @@
 import Foundation
 import IsoWatchCore
 import IsoWatchGPIO
-import IsoWatchHTTP
 import IsoWatchModbus
 import IsoWatchService
 import IsoWatchSimulator
+import IsoWatchSnapshot
 import IsoWatchTesting
 import Logging
 import ServiceLifecycle

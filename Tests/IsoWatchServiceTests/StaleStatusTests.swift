@@ -1,6 +1,6 @@
 import Foundation
 import IsoWatchCore
-import IsoWatchHTTP
+import IsoWatchSnapshot
 import IsoWatchTesting
 import Logging
 import Testing
@@ -59,9 +59,9 @@ import Testing
         let monitor = try Self.monitor()
         await monitor.start()
         let status = try await Self.feed(monitor, [.insulationResistanceOhms: MeasuredValue(800_000)]) {
-            $0.alarm.conditions.contains("stale_data")
+            $0.alarm.conditions.contains(.staleData)
         }
-        #expect(status?.alarm.conditions.contains("stale_data") == true, "the lost load function is an alarm")
+        #expect(status?.alarm.conditions.contains(.staleData) == true, "the lost load function is an alarm")
         #expect(status?.stale == false, "the insulation value is fresh")
         #expect(status?.reading?.values[.insulationResistanceOhms] == 800_000)
     }
@@ -70,8 +70,8 @@ import Testing
         let monitor = try Self.monitor()
         await monitor.start()
         let healthy: [Quantity: MeasuredValue] = [.insulationResistanceOhms: MeasuredValue(800_000), .loadPercent: MeasuredValue(40)]
-        let fresh = try await Self.feed(monitor, healthy) { $0.alarm.state == "normal" }
-        #expect(fresh?.alarm.state == "normal")
+        let fresh = try await Self.feed(monitor, healthy) { $0.alarm.state == .normal }
+        #expect(fresh?.alarm.state == .normal)
         #expect(fresh?.stale == false)
 
         let invalid: [Quantity: MeasuredValue] = [
@@ -79,7 +79,7 @@ import Testing
         ]
         let status = try await Self.feed(monitor, invalid) { $0.stale }
         #expect(status?.stale == true)
-        #expect(status?.alarm.conditions.contains("stale_data") == true)
+        #expect(status?.alarm.conditions.contains(.staleData) == true)
         #expect(status?.communication.ok == true, "the device answers: stale for its insulation value alone")
     }
 }

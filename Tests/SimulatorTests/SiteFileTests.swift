@@ -100,6 +100,35 @@ import Testing
         }
     }
 
+    /// Site files are read like the service's configuration: a boolean is true or false (YAML 1.1's
+    /// yes/no/on/off are refused, not guessed), and a misspelt wire-fault key is an error.
+    @Test func test_booleansAreTrueOrFalseAndWireFaultKeysAreChecked() {
+        let yaml = """
+            endpoints:
+              - listen: 127.0.0.1:0
+                units:
+                  - unit: 1
+                    profile: bender-isometer
+                    online: no
+                    wire_fault: { kind: crc_error, cuont: 2 }
+                  - unit: 2
+                    profile: bender-isometer
+                    system: { earth_connected: yes }
+            """
+        do {
+            _ = try SiteFile.parse(yaml: yaml, fileName: "bools.yaml")
+            Issue.record("yes/no were accepted as booleans")
+        } catch {
+            let found = Set(error.errors.map { "\($0.line) \($0.field)" })
+            #expect(
+                found == [
+                    "6 endpoints[0].units[0].online", "7 endpoints[0].units[0].wire_fault.cuont",
+                    "10 endpoints[0].units[1].system.earth_connected",
+                ], "\(error)")
+            #expect(error.description.contains("did you mean 'count'"), "\(error)")
+        }
+    }
+
     @Test func test_anEndpointNeedsListenOrLink() {
         #expect(throws: ConfigurationErrors.self) {
             try SiteFile.parse(yaml: "endpoints:\n  - units: [{unit: 1, profile: acrel-aim-m10}]\n", fileName: "x.yaml")

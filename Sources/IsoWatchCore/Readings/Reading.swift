@@ -34,7 +34,7 @@ public enum Fault: String, CaseIterable, Sendable, Codable, Comparable {
 
 /// How far a device vouches for a value it publishes (Bender's unit-and-validity byte, or a
 /// profile's validity bits). Anything but `.actual` must never be shown or alarmed as a good value.
-public enum Validity: String, Sendable, Codable, Equatable {
+public enum Validity: String, Sendable, Codable, Equatable, CaseIterable {
     /// A real measured value.
     case actual
     /// The true value is below the published one (display shows "< x").

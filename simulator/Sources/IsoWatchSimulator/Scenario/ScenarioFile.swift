@@ -2,9 +2,9 @@ import Foundation
 import IsoWatchCore
 import Yams
 
-/// Reads a scenario file (YAML) into a `Scenario`. Like site files: every problem is reported with
-/// file, line, column and field path, all at once, and unknown keys are errors. The format is
-/// documented in simulator/README.md ("Scenarios").
+/// Reads a scenario file (YAML) into a `Scenario` with the project's one YAML reader. Like site
+/// files: every problem is reported with file, line, column and field path, all at once, and
+/// unknown keys are errors. The format is documented in simulator/README.md ("Scenarios").
 public enum ScenarioFile {
     /// `seed` replaces the file's seed (and so the schedule of its storms).
     public static func load(file: URL, seed: UInt64? = nil) throws(ConfigurationErrors) -> Scenario {
@@ -21,12 +21,15 @@ public enum ScenarioFile {
 
     /// `baseDirectory` resolves a site given as a path.
     public static func parse(yaml: String, fileName: String, baseDirectory: URL, seed: UInt64? = nil) throws(ConfigurationErrors) -> Scenario {
-        let reader = ScenarioReader(file: fileName, text: yaml, baseDirectory: baseDirectory, seedOverride: seed)
-        let scenario = reader.scenario()
-        guard reader.errors.isEmpty, let scenario else {
+        let diagnostics = YAMLDiagnostics(file: fileName)
+        let reader = ScenarioReader(baseDirectory: baseDirectory, seedOverride: seed)
+        let scenario = diagnostics.compose(yaml).flatMap { root in
+            reader.scenario(YAMLValue(node: root, path: "", diagnostics: diagnostics))
+        }
+        let errors = diagnostics.errors
+        guard errors.isEmpty, let scenario else {
             throw ConfigurationErrors(
-                reader.errors.isEmpty
-                    ? [ConfigurationError(file: fileName, line: 0, column: 0, field: "", reason: "no scenario")] : reader.errors)
+                errors.isEmpty ? [ConfigurationError(file: fileName, line: 0, column: 0, field: "", reason: "no scenario")] : errors)
         }
         return scenario
     }
@@ -45,102 +48,92 @@ public enum ScenarioFile {
     ]
 }
 
-private final class ScenarioReader: YAMLNodeReader {
-    let text: String
+private struct ScenarioReader {
     let baseDirectory: URL
     let seedOverride: UInt64?
 
-    init(file: String, text: String, baseDirectory: URL, seedOverride: UInt64?) {
-        self.seedOverride = seedOverride
-        self.text = text
-        self.baseDirectory = baseDirectory
-        super.init(file: file)
-    }
+    private static let topKeys = [
+        "name", "description", "seed", "time_factor", "duration_seconds", "site", "thermal", "service", "timeline", "expect",
+    ]
 
-    func scenario() -> Scenario? {
-        guard let root = root(of: text, expected: "a mapping with 'name', 'site' and 'timeline'") else { return nil }
-        let keys = ["name", "description", "seed", "time_factor", "duration_seconds", "site", "thermal", "service", "timeline", "expect"]
-        guard let top = mapping(root, "", allowed: keys) else { return nil }
-        let name = required(top, "name", root, "a short name for logs and test output").flatMap { string($0, "name") }
-        let summary = top["description"].flatMap { string($0, "description") } ?? ""
+    func scenario(_ root: YAMLValue) -> Scenario? {
+        guard let top = root.mapping(allowedKeys: Self.topKeys) else { return nil }
+        let name = top.required("name", "a short name for logs and test output")?.string()
+        let summary = top["description"]?.string() ?? ""
         var seed: UInt64 = 1
-        if let node = top["seed"] {
-            if case .scalar(let scalar) = node, let value = UInt64(scalar.string) { seed = value } else { report("seed", node, "expected a whole number 0...2^64-1") }
+        if let seedValue = top["seed"] {
+            // The whole UInt64 range: YAMLValue's integers stop at Int.max.
+            if case .scalar(let scalar) = seedValue.node, let value = UInt64(scalar.string) {
+                seed = value
+            } else {
+                seedValue.report("must be a whole number 0...2^64-1")
+            }
         }
         if let seedOverride { seed = seedOverride }
-        let timeFactor = top["time_factor"].flatMap { number($0, "time_factor", in: 0.001...100_000) } ?? 1
-        let duration = required(top, "duration_seconds", root, "physics seconds the timeline lasts")
-            .flatMap { number($0, "duration_seconds", in: 0...31_536_000) }
-        let site = required(top, "site", root, "a site file path, or the site inline").flatMap { self.site($0, root) }
+        let timeFactor = top["time_factor"]?.number(in: 0.001...100_000) ?? 1
+        let duration = top.required("duration_seconds", "physics seconds the timeline lasts")?.number(in: 0...31_536_000, unit: "s")
+        let site = top.required("site", "a site file path, or the site inline").flatMap { self.site($0) }
         let units = Set(site.map { $0.endpoints.flatMap { e in e.units.map { UnitReference(endpoint: e.id, unit: $0.unit) } } } ?? [])
         let endpointIDs = Set(site?.endpoints.map(\.id) ?? [])
         let check = site != nil
 
-        func unitKey(_ keyNode: Node, _ key: String, _ path: String) -> UnitReference? {
-            guard let reference = UnitReference(key) else {
-                report(path, keyNode, "expected ENDPOINT/UNIT, such as gw1/3, got '\(key)'")
+        /// The unit an `ENDPOINT/UNIT` key names, reported at the key.
+        func unitKey(_ entry: YAMLMapping.Entry) -> UnitReference? {
+            guard let reference = UnitReference(entry.key) else {
+                root.diagnostics.report(entry.value.path, at: entry.keyMark, "must be ENDPOINT/UNIT, such as gw1/3, got '\(entry.key)'")
                 return nil
             }
             if check, !units.contains(reference) {
-                report(path, keyNode, "the site has no unit \(reference) (it has: \(units.sorted().map(\.description).joined(separator: ", ")))")
+                root.diagnostics.report(
+                    entry.value.path, at: entry.keyMark,
+                    "the site has no unit \(reference) (it has: \(units.sorted().map(\.description).joined(separator: ", ")))")
                 return nil
             }
             return reference
         }
 
         var thermal: [UnitReference: ThermalSetup] = [:]
-        if let node = top["thermal"], let entries = orderedMapping(node, "thermal") {
-            for (keyNode, key, value) in entries {
-                let path = "thermal.\(key)"
-                guard let reference = unitKey(keyNode, key, path) else { continue }
-                guard let fields = mapping(value, path, allowed: ["ambient_celsius", "limit_celsius", "initial_celsius", "rated_current_amperes"]) else { continue }
-                var setup = ThermalSetup()
-                if let n = fields["ambient_celsius"], let v = number(n, "\(path).ambient_celsius", in: -40...80) { setup.ambientCelsius = v }
-                if let n = fields["limit_celsius"], let v = number(n, "\(path).limit_celsius", in: -40...300) { setup.limitCelsius = v }
-                if setup.limitCelsius <= setup.ambientCelsius { report("\(path).limit_celsius", fields["limit_celsius"] ?? value, "must be above the ambient temperature") }
-                setup.initialCelsius = fields["initial_celsius"].flatMap { number($0, "\(path).initial_celsius", in: -40...300) }
-                setup.ratedCurrentAmperes = fields["rated_current_amperes"].flatMap { number($0, "\(path).rated_current_amperes", in: 0.01...1000) }
-                thermal[reference] = setup
+        for entry in top["thermal"]?.mapping(allowedKeys: nil)?.entries ?? [] {
+            guard let reference = unitKey(entry) else { continue }
+            let keys = ["ambient_celsius", "limit_celsius", "initial_celsius", "rated_current_amperes"]
+            guard let fields = entry.value.mapping(allowedKeys: keys) else { continue }
+            var setup = ThermalSetup()
+            if let value = fields["ambient_celsius"]?.number(in: -40...80, unit: "°C") { setup.ambientCelsius = value }
+            if let value = fields["limit_celsius"]?.number(in: -40...300, unit: "°C") { setup.limitCelsius = value }
+            if setup.limitCelsius <= setup.ambientCelsius {
+                fields.report("limit_celsius", "must be above the ambient temperature")
             }
+            setup.initialCelsius = fields["initial_celsius"]?.number(in: -40...300, unit: "°C")
+            setup.ratedCurrentAmperes = fields["rated_current_amperes"]?.number(in: 0.01...1000, unit: "A")
+            thermal[reference] = setup
         }
 
         var service: [UnitReference: ServiceSettings] = [:]
-        if let node = top["service"], let entries = orderedMapping(node, "service") {
-            for (keyNode, key, value) in entries {
-                let path = "service.\(key)"
-                guard let reference = unitKey(keyNode, key, path) else { continue }
-                guard let fields = mapping(value, path, allowed: ["rating_kva", "thresholds"]) else { continue }
-                var settings = ServiceSettings()
-                settings.ratingKVA = fields["rating_kva"].flatMap { number($0, "\(path).rating_kva", in: 0.5...10) }
-                if let n = fields["thresholds"], let thresholds = mapping(n, "\(path).thresholds", allowed: nil) {
-                    for (name, valueNode) in thresholds {
-                        if let v = number(valueNode, "\(path).thresholds.\(name)") { settings.thresholds[name] = v }
-                    }
-                }
-                service[reference] = settings
+        for entry in top["service"]?.mapping(allowedKeys: nil)?.entries ?? [] {
+            guard let reference = unitKey(entry) else { continue }
+            guard let fields = entry.value.mapping(allowedKeys: ["rating_kva", "thresholds"]) else { continue }
+            var settings = ServiceSettings()
+            settings.ratingKVA = fields["rating_kva"]?.number(in: 0.5...10, unit: "kVA")
+            for threshold in fields["thresholds"]?.mapping(allowedKeys: nil)?.entries ?? [] {
+                if let value = threshold.value.number() { settings.thresholds[threshold.key] = value }
             }
+            service[reference] = settings
         }
 
         var generator = SplitMix64(seed: seed)
         var steps: [ScenarioStep] = []
-        if let node = top["timeline"], let list = sequence(node, "timeline") {
-            for (index, stepNode) in list.enumerated() {
-                steps += step(stepNode, "timeline[\(index)]", units: units, endpoints: endpointIDs, check: check,
-                              site: site, duration: duration, generator: &generator)
-            }
-        } else if top["timeline"] == nil {
-            report("timeline", root, "required: the list of steps (it may be empty: [])")
+        for stepValue in top.required("timeline", "the list of steps (it may be empty: [])")?.sequence() ?? [] {
+            steps += step(
+                stepValue, units: units, endpoints: endpointIDs, check: check, site: site, duration: duration,
+                generator: &generator)
         }
         // A stable sort: steps at one time keep their file order.
         steps = steps.enumerated().sorted { ($0.element.atSeconds, $0.offset) < ($1.element.atSeconds, $1.offset) }.map(\.element)
 
         var expectations: [UnitReference: SystemExpectation] = [:]
-        if let node = top["expect"], let entries = orderedMapping(node, "expect") {
-            for (keyNode, key, value) in entries {
-                let path = "expect.\(key)"
-                guard let reference = unitKey(keyNode, key, path) else { continue }
-                if let expectation = expectation(value, path, duration: duration) { expectations[reference] = expectation }
-            }
+        for entry in top["expect"]?.mapping(allowedKeys: nil)?.entries ?? [] {
+            guard let reference = unitKey(entry) else { continue }
+            if let expectation = expectation(entry.value, duration: duration) { expectations[reference] = expectation }
         }
 
         guard let name, let duration, let site else { return nil }
@@ -151,51 +144,24 @@ private final class ScenarioReader: YAMLNodeReader {
 
     // MARK: - Site
 
-    private func site(_ node: Node, _ root: Node) -> SiteDescription? {
-        if case .scalar(let scalar) = node {
-            let url = URL(fileURLWithPath: scalar.string, relativeTo: baseDirectory).standardizedFileURL
+    /// A path to a site file (beside the scenario), or the site inline: its problems then carry
+    /// this file's lines and a `site.` path.
+    private func site(_ value: YAMLValue) -> SiteDescription? {
+        switch value.node {
+        case .scalar:
+            guard let path = value.string() else { return nil }
+            let url = URL(fileURLWithPath: path, relativeTo: baseDirectory).standardizedFileURL
             do {
                 return try SiteFile.load(file: url)
             } catch {
                 // The site file's own errors name the site file; say which scenario field led there.
-                for problem in error.errors { report("site", node, "\(problem)") }
+                for problem in error.errors { value.report("\(problem)") }
                 return nil
             }
-        }
-        guard case .mapping = node else {
-            report("site", node, "expected a site file path or an inline site mapping")
-            return nil
-        }
-        // Parse the inline site with the site reader, on a copy of the text in which everything
-        // outside the site is blanked, so its errors carry this file's lines and columns.
-        let start = node.mark?.line ?? 1
-        let startColumn = node.mark?.column ?? 1
-        var end = Int.max
-        if case .mapping(let top) = root {
-            for (key, _) in top {
-                if let line = key.mark?.line, line > start { end = min(end, line) }
-            }
-        }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        var kept: [String] = []
-        for (index, line) in lines.enumerated() {
-            let number = index + 1
-            if number < start || number >= end {
-                kept.append("")
-            } else if number == start {
-                kept.append(String(repeating: " ", count: max(0, startColumn - 1)) + String(line.unicodeScalars.dropFirst(max(0, startColumn - 1))))
-            } else {
-                kept.append(String(line))
-            }
-        }
-        do {
-            return try SiteFile.parse(yaml: kept.joined(separator: "\n"), fileName: file)
-        } catch {
-            for problem in error.errors {
-                var moved = problem
-                moved.field = problem.field.isEmpty ? "site" : "site.\(problem.field)"
-                errors.append(moved)
-            }
+        case .mapping:
+            return SiteFile.read(value)
+        default:
+            value.report("must be a site file path or an inline site mapping")
             return nil
         }
     }
@@ -207,96 +173,91 @@ private final class ScenarioReader: YAMLNodeReader {
     ]
 
     private func step(
-        _ node: Node, _ path: String, units: Set<UnitReference>, endpoints: Set<String>, check: Bool, site: SiteDescription?,
+        _ value: YAMLValue, units: Set<UnitReference>, endpoints: Set<String>, check: Bool, site: SiteDescription?,
         duration: Double?, generator: inout SplitMix64
     ) -> [ScenarioStep] {
-        let errorsBefore = errors.count
-        guard let fields = mapping(node, path, allowed: Self.stepKeys) else { return [] }
-        let line = node.mark?.line ?? 0
-        guard let atNode = fields["at"] else {
-            report("\(path).at", node, "required: the physics time of the step, in seconds from the start")
-            return []
-        }
-        guard let at = number(atNode, "\(path).at", in: 0...31_536_000) else { return [] }
-        if let duration, at > duration { report("\(path).at", atNode, "after the end of the timeline (duration_seconds \(duration))") }
+        let errorsBefore = value.diagnostics.errors.count
+        guard let fields = value.mapping(allowedKeys: Self.stepKeys) else { return [] }
+        let line = value.mark?.line ?? 0
+        guard let atValue = fields.required("at", "the physics time of the step, in seconds from the start"),
+            let at = atValue.number(in: 0...31_536_000, unit: "s")
+        else { return [] }
+        if let duration, at > duration { atValue.report("after the end of the timeline (duration_seconds \(duration))") }
         let target: ScenarioStep.Target
         switch (fields["unit"], fields["endpoint"]) {
-        case (let unitNode?, nil):
-            guard let text = string(unitNode, "\(path).unit") else { return [] }
+        case (let unitValue?, nil):
+            guard let text = unitValue.string() else { return [] }
             guard let reference = UnitReference(text) else {
-                report("\(path).unit", unitNode, "expected ENDPOINT/UNIT, such as gw1/3, got '\(text)'")
+                unitValue.report("must be ENDPOINT/UNIT, such as gw1/3, got '\(text)'")
                 return []
             }
             if check, !units.contains(reference) {
-                report("\(path).unit", unitNode, "the site has no unit \(reference) (it has: \(units.sorted().map(\.description).joined(separator: ", ")))")
+                unitValue.report(
+                    "the site has no unit \(reference) (it has: \(units.sorted().map(\.description).joined(separator: ", ")))")
                 return []
             }
             target = .unit(reference)
-        case (nil, let endpointNode?):
-            guard let id = string(endpointNode, "\(path).endpoint") else { return [] }
+        case (nil, let endpointValue?):
+            guard let id = endpointValue.string() else { return [] }
             if check, !endpoints.contains(id) {
-                report("\(path).endpoint", endpointNode, "the site has no endpoint '\(id)' (it has: \(endpoints.sorted().joined(separator: ", ")))")
+                endpointValue.report("the site has no endpoint '\(id)' (it has: \(endpoints.sorted().joined(separator: ", ")))")
                 return []
             }
             target = .endpoint(id)
         case (_?, _?):
-            report(path, node, "give 'unit' or 'endpoint', not both")
+            value.report("give 'unit' or 'endpoint', not both")
             return []
         case (nil, nil):
-            report(path, node, "needs 'unit' (ENDPOINT/UNIT) or 'endpoint' (every unit of it)")
+            value.report("needs 'unit' (ENDPOINT/UNIT) or 'endpoint' (every unit of it)")
             return []
         }
 
+        let quantities = Quantity.allCases.map(\.rawValue)
         var actions: [ScenarioAction] = []
-        if let n = fields["set"], let values = mapping(n, "\(path).set", allowed: Quantity.allCases.map(\.rawValue)) {
+        if let entries = fields["set"]?.mapping(allowedKeys: quantities)?.entries {
             var set: [Quantity: MeasuredValue] = [:]
-            for (key, valueNode) in values {
-                if let quantity = Quantity(rawValue: key), let value = measured(valueNode, "\(path).set.\(key)") { set[quantity] = value }
+            for entry in entries {
+                if let quantity = Quantity(rawValue: entry.key), let measured = entry.value.measuredValue() { set[quantity] = measured }
             }
             actions.append(.set(set))
         }
-        if let n = fields["ramp"], let values = mapping(n, "\(path).ramp", allowed: Quantity.allCases.map(\.rawValue)) {
+        if let ramp = fields["ramp"], let entries = ramp.mapping(allowedKeys: quantities)?.entries {
             var targets: [Quantity: Double] = [:]
-            for (key, valueNode) in values {
-                if let quantity = Quantity(rawValue: key), let value = number(valueNode, "\(path).ramp.\(key)") { targets[quantity] = value }
+            for entry in entries {
+                if let quantity = Quantity(rawValue: entry.key), let number = entry.value.number() { targets[quantity] = number }
             }
-            if let overNode = fields["over_seconds"] {
-                if let over = number(overNode, "\(path).over_seconds", in: 0.001...31_536_000) { actions.append(.ramp(targets, overSeconds: over)) }
-            } else {
-                report("\(path).over_seconds", n, "required with 'ramp': how long the change takes, physics seconds")
+            if let over = fields.required("over_seconds", "with 'ramp': how long the change takes, physics seconds") {
+                if let seconds = over.number(in: 0.001...31_536_000, unit: "s") { actions.append(.ramp(targets, overSeconds: seconds)) }
             }
-        } else if let overNode = fields["over_seconds"] {
-            report("\(path).over_seconds", overNode, "only with 'ramp'")
+        } else if let over = fields["over_seconds"] {
+            over.report("only with 'ramp'")
         }
         for (key, raise) in [("raise_fault", true), ("clear_fault", false)] {
-            guard let n = fields[key], let name = string(n, "\(path).\(key)") else { continue }
-            if let fault = Fault(rawValue: name) {
+            if let fault = fields[key]?.choice(Fault.allCases.map { ($0.rawValue, $0) }) {
                 actions.append(raise ? .raiseFault(fault) : .clearFault(fault))
-            } else {
-                report("\(path).\(key)", n, "expected one of \(Fault.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
             }
         }
-        if let n = fields["online"], let online = bool(n, "\(path).online") { actions.append(.online(online)) }
-        if let n = fields["wire_fault"] {
-            if case .scalar(let scalar) = n, scalar.string == "none" {
+        if let online = fields["online"]?.bool() { actions.append(.online(online)) }
+        if let faultValue = fields["wire_fault"] {
+            if case .scalar(let scalar) = faultValue.node, scalar.string == "none" {
                 actions.append(.wireFault(nil))
-            } else if let fault = wireFault(n, "\(path).wire_fault") {
+            } else if let fault = faultValue.wireFault() {
                 actions.append(.wireFault(fault))
             }
         }
-        if let n = fields["press"], let name = string(n, "\(path).press") {
-            if let button = PanelButton(rawValue: name) {
-                if case .endpoint = target { report("\(path).press", n, "a panel belongs to one unit's theatre: use 'unit'") } else { actions.append(.press(button)) }
+        if let pressValue = fields["press"], let button = pressValue.choice(PanelButton.allCases.map { ($0.rawValue, $0) }) {
+            if case .endpoint = target {
+                pressValue.report("a panel belongs to one unit's theatre: use 'unit'")
             } else {
-                report("\(path).press", n, "expected one of \(PanelButton.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+                actions.append(.press(button))
             }
         }
         var steps = actions.map { ScenarioStep(atSeconds: at, target: target, action: $0, line: line) }
-        if let n = fields["storm"] {
-            steps += storm(n, "\(path).storm", at: at, target: target, site: site, line: line, generator: &generator)
+        if let stormValue = fields["storm"] {
+            steps += storm(stormValue, at: at, target: target, site: site, line: line, generator: &generator)
         }
-        if steps.isEmpty && errors.count == errorsBefore {
-            report(path, node, "does nothing: give set, ramp, raise_fault, clear_fault, online, wire_fault, press or storm")
+        if steps.isEmpty && value.diagnostics.errors.count == errorsBefore {
+            value.report("does nothing: give set, ramp, raise_fault, clear_fault, online, wire_fault, press or storm")
         }
         return steps
     }
@@ -304,35 +265,28 @@ private final class ScenarioReader: YAMLNodeReader {
     /// Interference: wire faults of random kinds at jittered times, each for a few requests. The
     /// seed fixes the schedule; between bursts the link works, so readings keep arriving.
     private func storm(
-        _ node: Node, _ path: String, at: Double, target: ScenarioStep.Target, site: SiteDescription?, line: Int,
+        _ value: YAMLValue, at: Double, target: ScenarioStep.Target, site: SiteDescription?, line: Int,
         generator: inout SplitMix64
     ) -> [ScenarioStep] {
-        guard let fields = mapping(node, path, allowed: ["kinds", "every_seconds", "until", "count", "delay_seconds"]) else { return [] }
-        guard let everyNode = fields["every_seconds"], let untilNode = fields["until"] else {
-            report(path, node, "needs 'every_seconds' (mean physics time between bursts) and 'until' (physics time it stops)")
+        guard let fields = value.mapping(allowedKeys: ["kinds", "every_seconds", "until", "count", "delay_seconds"]) else {
             return []
         }
-        guard let every = number(everyNode, "\(path).every_seconds", in: 0.001...86_400), let until = number(untilNode, "\(path).until", in: 0...31_536_000)
+        let everyValue = fields.required("every_seconds", "the mean physics time between bursts")
+        let untilValue = fields.required("until", "the physics time the storm stops")
+        guard let every = everyValue?.number(in: 0.001...86_400, unit: "s"),
+            let untilValue, let until = untilValue.number(in: 0...31_536_000, unit: "s")
         else { return [] }
-        if until < at { report("\(path).until", untilNode, "before the step's 'at'") }
-        let count = fields["count"].flatMap { integer($0, "\(path).count", in: 1...100) } ?? 1
-        let delay = fields["delay_seconds"].flatMap { number($0, "\(path).delay_seconds", in: 0...60) } ?? 0.1
+        if until < at { untilValue.report("before the step's 'at'") }
+        let count = fields["count"]?.integer(in: 1...100) ?? 1
+        let delay = fields["delay_seconds"]?.number(in: 0...60, unit: "s") ?? 0.1
         var kinds: [WireFault.Kind] = [.crcError, .truncatedFrame]
-        if let n = fields["kinds"], let list = sequence(n, "\(path).kinds") {
-            kinds = []
-            for (index, kindNode) in list.enumerated() {
-                guard let name = string(kindNode, "\(path).kinds[\(index)]") else { continue }
-                switch name {
-                case "crc_error": kinds.append(.crcError)
-                case "truncated_frame": kinds.append(.truncatedFrame)
-                case "no_reply": kinds.append(.noReply)
-                case "delay": kinds.append(.delay(seconds: delay))
-                case "drop_connection": kinds.append(.dropConnection)
-                default:
-                    report("\(path).kinds[\(index)]", kindNode, "expected crc_error, truncated_frame, no_reply, delay or drop_connection, got '\(name)'")
-                }
-            }
-            if kinds.isEmpty, list.isEmpty { report("\(path).kinds", n, "at least one kind") }
+        if let kindsValue = fields["kinds"], let list = kindsValue.sequence() {
+            let named: [(String, WireFault.Kind)] = [
+                ("crc_error", .crcError), ("truncated_frame", .truncatedFrame), ("no_reply", .noReply),
+                ("delay", .delay(seconds: delay)), ("drop_connection", .dropConnection),
+            ]
+            kinds = list.compactMap { $0.choice(named) }
+            if list.isEmpty { kindsValue.report("at least one kind") }
         }
         guard !kinds.isEmpty else { return [] }
         var members: [UnitReference] = []
@@ -355,99 +309,52 @@ private final class ScenarioReader: YAMLNodeReader {
         return steps
     }
 
-    private func wireFault(_ node: Node, _ path: String) -> WireFault? {
-        do {
-            return try YAMLDecoder().decode(WireFault.self, from: node)
-        } catch let DecodingError.dataCorrupted(context) {
-            report(path, node, context.debugDescription)
-        } catch let DecodingError.keyNotFound(key, _) {
-            report("\(path).\(key.stringValue)", node, "required for this kind")
-        } catch {
-            report(path, node, "expected none or {kind: \(WireFault.Kind.names.joined(separator: "|")), ...}")
-        }
-        return nil
-    }
-
     // MARK: - Expectations
 
-    private func expectation(_ node: Node, _ path: String, duration: Double?) -> SystemExpectation? {
-        guard let fields = mapping(node, path, allowed: ["raised", "not_raised", "relays", "final_conditions"]) else { return nil }
+    private func expectation(_ value: YAMLValue, duration: Double?) -> SystemExpectation? {
+        guard let fields = value.mapping(allowedKeys: ["raised", "not_raised", "relays", "final_conditions"]) else { return nil }
+        let conditions = ScenarioFile.conditionNames.map { ($0, $0) }
         var expectation = SystemExpectation()
-        if let n = fields["raised"], let list = sequence(n, "\(path).raised") {
-            for (index, entryNode) in list.enumerated() {
-                let entryPath = "\(path).raised[\(index)]"
-                guard let entry = mapping(entryNode, entryPath, allowed: ["condition", "after", "by"]) else { continue }
-                guard let conditionNode = entry["condition"], let byNode = entry["by"] else {
-                    report(entryPath, entryNode, "needs 'condition' and 'by' (the physics time it must be raised by)")
-                    continue
-                }
-                guard let condition = conditionName(conditionNode, "\(entryPath).condition"), let by = number(byNode, "\(entryPath).by", in: 0...31_536_000)
-                else { continue }
-                let after = entry["after"].flatMap { number($0, "\(entryPath).after", in: 0...31_536_000) }
-                if let after, after > by { report("\(entryPath).after", entry["after"], "after 'by' (\(by))") }
-                if let duration, by > duration { report("\(entryPath).by", byNode, "after the end of the timeline (duration_seconds \(duration))") }
-                expectation.raised.append(.init(condition: condition, afterSeconds: after, bySeconds: by))
-            }
+        for entryValue in fields["raised"]?.sequence() ?? [] {
+            guard let entry = entryValue.mapping(allowedKeys: ["condition", "after", "by"]) else { continue }
+            let conditionValue = entry.required("condition", "the alarm condition expected")
+            let byValue = entry.required("by", "the physics time it must be raised by")
+            guard let condition = conditionValue?.choice(conditions), let byValue,
+                let by = byValue.number(in: 0...31_536_000, unit: "s")
+            else { continue }
+            let after = entry["after"]?.number(in: 0...31_536_000, unit: "s")
+            if let after, after > by { entry.report("after", "after 'by' (\(by))") }
+            if let duration, by > duration { byValue.report("after the end of the timeline (duration_seconds \(duration))") }
+            expectation.raised.append(.init(condition: condition, afterSeconds: after, bySeconds: by))
         }
-        if let n = fields["not_raised"], let list = sequence(n, "\(path).not_raised") {
-            expectation.notRaised = list.enumerated().compactMap { conditionName($1, "\(path).not_raised[\($0)]") }
+        if let notRaised = fields["not_raised"], let list = notRaised.sequence() {
+            expectation.notRaised = list.compactMap { $0.choice(conditions) }
             for raised in expectation.raised where expectation.notRaised.contains(raised.condition) {
-                report("\(path).not_raised", n, "'\(raised.condition)' is also expected to be raised")
+                notRaised.report("'\(raised.condition)' is also expected to be raised")
             }
         }
-        if let n = fields["final_conditions"], let list = sequence(n, "\(path).final_conditions") {
-            expectation.finalConditions = list.enumerated().compactMap { conditionName($1, "\(path).final_conditions[\($0)]") }
+        if let list = fields["final_conditions"]?.sequence() {
+            expectation.finalConditions = list.compactMap { $0.choice(conditions) }
         }
-        if let n = fields["relays"], let list = sequence(n, "\(path).relays") {
-            for (index, stateNode) in list.enumerated() {
-                let statePath = "\(path).relays[\(index)]"
-                if case .scalar(let scalar) = stateNode {
-                    if let state = PanelState.named[scalar.string] {
-                        expectation.relays.append(state)
-                    } else {
-                        report(statePath, stateNode, "expected normal, alarm, silenced or {green: on|off, yellow: on|off, buzzer: on|off}, got '\(scalar.string)'")
-                    }
-                    continue
+        for stateValue in fields["relays"]?.sequence() ?? [] {
+            if case .scalar(let scalar) = stateValue.node {
+                if let state = PanelState.named[scalar.string] {
+                    expectation.relays.append(state)
+                } else {
+                    stateValue.report(
+                        "must be normal, alarm, silenced or {green: on|off, yellow: on|off, buzzer: on|off}, got '\(scalar.string)'")
                 }
-                guard let lamps = mapping(stateNode, statePath, allowed: ["green", "yellow", "buzzer"]) else { continue }
-                guard let green = lamps["green"], let yellow = lamps["yellow"], let buzzer = lamps["buzzer"] else {
-                    report(statePath, stateNode, "needs green, yellow and buzzer")
-                    continue
-                }
-                if let g = onOff(green, "\(statePath).green"), let y = onOff(yellow, "\(statePath).yellow"), let b = onOff(buzzer, "\(statePath).buzzer") {
-                    expectation.relays.append(PanelState(green: g, yellow: y, buzzer: b))
-                }
+                continue
+            }
+            guard let lamps = stateValue.mapping(allowedKeys: ["green", "yellow", "buzzer"]) else { continue }
+            let onOff = [("on", true), ("off", false)]
+            let green = lamps.required("green")?.choice(onOff)
+            let yellow = lamps.required("yellow")?.choice(onOff)
+            let buzzer = lamps.required("buzzer")?.choice(onOff)
+            if let green, let yellow, let buzzer {
+                expectation.relays.append(PanelState(green: green, yellow: yellow, buzzer: buzzer))
             }
         }
         return expectation
-    }
-
-    private func conditionName(_ node: Node, _ path: String) -> String? {
-        guard let name = string(node, path) else { return nil }
-        guard ScenarioFile.conditionNames.contains(name) else {
-            report(path, node, "expected one of \(ScenarioFile.conditionNames.joined(separator: ", ")), got '\(name)'")
-            return nil
-        }
-        return name
-    }
-
-    private func onOff(_ node: Node, _ path: String) -> Bool? {
-        if case .scalar(let scalar) = node {
-            switch scalar.string {
-            case "on", "true": return true
-            case "off", "false": return false
-            default: break
-            }
-        }
-        report(path, node, "expected on or off")
-        return nil
-    }
-
-    // MARK: - Node access with diagnostics
-
-    private func required(_ fields: [String: Node], _ key: String, _ parent: Node, _ what: String) -> Node? {
-        if let node = fields[key] { return node }
-        report(key, parent, "required: \(what)")
-        return nil
     }
 }

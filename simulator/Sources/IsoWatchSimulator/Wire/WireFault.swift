@@ -88,7 +88,10 @@ extension WireFault.Kind {
 /// "delay_seconds": 0.3}`, `{"kind": "crc_error", "count": 2}`, `{"kind": "no_reply",
 /// "probability": 0.2, "seed": 7}`.
 extension WireFault: Codable {
-    private enum CodingKeys: String, CodingKey {
+    /// The keys of the flat form, for readers that refuse unknown ones (site and scenario files).
+    public static let fieldNames = CodingKeys.allCases.map(\.stringValue)
+
+    private enum CodingKeys: String, CodingKey, CaseIterable {
         case kind
         case exceptionCode = "exception_code"
         case delaySeconds = "delay_seconds"

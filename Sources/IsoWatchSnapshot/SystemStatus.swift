@@ -1,7 +1,35 @@
 import Foundation
+import IsoWatchAlarms
 import IsoWatchCore
 
-/// What the operator's surfaces show of one IT system at one moment.
+/// The alarm state of one IT system as every surface reports it: the API and live stream (the raw
+/// values are the JSON strings), the metrics and the BMS registers (their own codes).
+public enum AlarmState: String, Sendable, Equatable, Codable, CaseIterable {
+    /// Green: no condition, no test.
+    case normal
+    /// Yellow: a condition is active (whether or not a test runs), or the yellow lamp is lit for
+    /// one that has not been released yet.
+    case alarm
+    /// A lamp test and nothing else.
+    case test
+
+    /// A condition outranks the test: "alarm, test running" is `alarm` with `test_in_progress`,
+    /// so a test can never make a fault look like a test.
+    public init(conditionActive: Bool, testInProgress: Bool, yellowLit: Bool) {
+        if conditionActive {
+            self = .alarm
+        } else if testInProgress {
+            self = .test
+        } else if yellowLit {
+            self = .alarm
+        } else {
+            self = .normal
+        }
+    }
+}
+
+/// What the operator's surfaces (API, live stream, dashboard, metrics, BMS) show of one IT system
+/// at one moment. The monitor builds it; nothing that reads it reaches back into the monitor.
 public struct SystemStatus: Sendable, Equatable, Encodable {
     public struct Communication: Sendable, Equatable, Encodable {
         public var ok: Bool
@@ -22,20 +50,20 @@ public struct SystemStatus: Sendable, Equatable, Encodable {
     }
 
     public struct Alarm: Sendable, Equatable, Encodable {
-        /// `normal` (green), `alarm` (yellow: a condition is active, whether or not a test runs),
-        /// or `test` (a lamp test and nothing else).
-        public var state: String
-        public var conditions: [String]
+        public var state: AlarmState
+        /// Active conditions, in the order a panel lists them (`AlarmCondition`'s order).
+        public var conditions: [AlarmCondition]
         public var silenced: Bool
-        public var unacknowledged: [String]
+        /// Conditions that have cleared but were not acknowledged (old alarms), in the same order.
+        public var unacknowledged: [AlarmCondition]
         /// Who silenced or acknowledged the sounding alarm, when someone did.
         public var silencedBy: String?
         /// A lamp test is lighting the lamps now; with state `alarm` the lamps also mean a fault.
         public var testInProgress: Bool
 
         public init(
-            state: String, conditions: [String], silenced: Bool, unacknowledged: [String] = [], silencedBy: String? = nil,
-            testInProgress: Bool = false
+            state: AlarmState, conditions: [AlarmCondition], silenced: Bool, unacknowledged: [AlarmCondition] = [],
+            silencedBy: String? = nil, testInProgress: Bool = false
         ) {
             self.testInProgress = testInProgress
             self.state = state
@@ -43,6 +71,19 @@ public struct SystemStatus: Sendable, Equatable, Encodable {
             self.silenced = silenced
             self.unacknowledged = unacknowledged
             self.silencedBy = silencedBy
+        }
+
+        /// What `machine` shows now.
+        public init(_ machine: AlarmStateMachine) {
+            let outputs = machine.outputs
+            let conditions = machine.activeConditions.sorted()
+            self.init(
+                state: AlarmState(
+                    conditionActive: !conditions.isEmpty, testInProgress: machine.testInProgress, yellowLit: outputs.yellow),
+                conditions: conditions, silenced: outputs.yellow && !outputs.buzzer,
+                unacknowledged: outputs.oldAlarms.sorted(),
+                silencedBy: machine.activeEpisodes.compactMap { $0.silencedBy ?? $0.acknowledgedBy }.last,
+                testInProgress: machine.testInProgress)
         }
 
         enum CodingKeys: String, CodingKey {
@@ -144,33 +185,4 @@ public struct SystemStatus: Sendable, Equatable, Encodable {
         self.alarm = alarm
         self.outputs = outputs
     }
-}
-
-/// The service's live state as the HTTP layer reads it. Data flows one way: the HTTP layer asks
-/// for a snapshot and never reaches into the pollers or the alarm machines.
-public protocol LiveStateProvider: Sendable {
-    func systems() async -> [SystemStatus]
-    /// Every status change from now on (a new reading, an alarm change, data going stale), for
-    /// the live stream. The stream ends if its reader falls too far behind.
-    func statusUpdates() -> AsyncStream<SystemStatus>
-    /// What a signed-in user asks of one system's alarm.
-    func perform(_ action: OperatorAction, system: String, user: String) async -> ActionOutcome
-}
-
-/// The answer to an operator action.
-public enum ActionOutcome: Sendable, Equatable {
-    case done
-    case noSuchSystem
-    /// Not carried out (a test while one runs, or too soon after the last): nothing changed.
-    case refused(reason: String, retryAfterSeconds: Int)
-}
-
-/// The panel's buttons, pressed from the dashboard or the API by a signed-in user.
-public enum OperatorAction: String, Sendable, CaseIterable {
-    /// Mutes the buzzer only; the yellow lamp stays.
-    case silence
-    /// Mutes the buzzer and clears alarms that have already gone.
-    case acknowledge
-    /// Tests the monitoring device and the alarm chain (lamps and buzzer).
-    case test
 }
