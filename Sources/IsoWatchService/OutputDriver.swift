@@ -220,28 +220,11 @@ struct RemotePanelOutputs: Sendable {
     mutating func update(system id: String, outputs: AlarmOutputs) {
         latest[id] = outputs
         for index in panels.indices where panels[index].members.contains(id) {
-            let combined = Self.combine(panels[index].members.map { latest[$0] })
+            let combined = AlarmOutputs.combining(panels[index].members.map { latest[$0] })
             if combined != panels[index].submitted {
                 panels[index].submitted = combined
                 panels[index].driver.submit(combined)
             }
         }
-    }
-
-    /// Yellow, buzzer and common alarm when any member shows them; green only when every member
-    /// is green. A member that has not reported yet counts as in alarm: like a theatre's own
-    /// panel, a remote one starts in alarm and never shows green on trust.
-    static func combine(_ members: [AlarmOutputs?]) -> AlarmOutputs {
-        let known = members.compactMap { $0 }
-        let unknown = known.count < members.count
-        let yellow = unknown || known.contains(where: \.yellow)
-        return AlarmOutputs(
-            green: !unknown && !known.isEmpty && known.allSatisfy(\.green),
-            yellow: yellow,
-            buzzer: unknown || known.contains(where: \.buzzer),
-            commonAlarm: unknown || known.contains(where: \.commonAlarm),
-            indicators: known.reduce(into: Set<AlarmCondition>()) { $0.formUnion($1.indicators) },
-            oldAlarms: known.reduce(into: Set<AlarmCondition>()) { $0.formUnion($1.oldAlarms) },
-            testInProgress: known.contains(where: \.testInProgress))
     }
 }
