@@ -218,6 +218,7 @@
     $("#sign-in").hidden = signedIn;
     $("#sign-out").hidden = !signedIn;
     $("#user-name").textContent = signedIn ? `${session.user.name} (${session.user.role})` : "";
+    $("#configuration-link").hidden = !signedIn || !["engineer", "admin"].includes(session.user.role);
   }
 
   function openLogin(reason) {
