@@ -12,17 +12,7 @@
   let lastAnswer = null;
   let versions = [];
 
-  function element(name, attributes, children) {
-    const node = document.createElement(name);
-    for (const [key, value] of Object.entries(attributes || {})) {
-      if (value === undefined || value === null || value === false) continue;
-      if (key === "text") node.textContent = value;
-      else if (key === "dataset") Object.assign(node.dataset, value);
-      else node.setAttribute(key, value === true ? "" : String(value));
-    }
-    for (const child of children || []) if (child) node.appendChild(child);
-    return node;
-  }
+  const element = window.DOM.element;
 
   const when = (text) => new Date(text).toLocaleString(window.I18N.language);
   const shortHash = (hash) => (hash || "").slice(0, 12);
