@@ -286,7 +286,7 @@ extension ConfigurationChanges: ConfigurationControl {
             return ConfigurationChangeDocument(
                 outcome: .rejected,
                 errors: [
-                    ConfigurationErrorDocument(
+                    ConfigurationError(
                         file: "version \(id)", line: 0, column: 0, field: "", reason: "no recorded configuration version \(id)")
                 ])
         }
@@ -303,9 +303,9 @@ extension ConfigurationChanges: ConfigurationControl {
             case .restartRequired: .restartRequired
             case .previewed: .previewed
             }
-        var errors = result.errors.map(ConfigurationErrorDocument.init)
+        var errors = result.errors
         if let failure = result.failure {
-            errors.append(ConfigurationErrorDocument(file: uploadName, line: 0, column: 0, field: "", reason: failure))
+            errors.append(ConfigurationError(file: uploadName, line: 0, column: 0, field: "", reason: failure))
         }
         return ConfigurationChangeDocument(
             outcome: outcome, errors: errors, diff: result.diff, versionID: result.versionID, sha256: result.sha256)

@@ -56,27 +56,6 @@ public struct ConfigurationVersionDocument: Sendable, Equatable, Codable {
     }
 }
 
-/// One problem of a proposed configuration, as `check-config` names it.
-public struct ConfigurationErrorDocument: Sendable, Equatable, Codable {
-    public var file: String
-    public var line: Int
-    public var column: Int
-    public var field: String
-    public var reason: String
-
-    public init(file: String, line: Int, column: Int, field: String, reason: String) {
-        self.file = file
-        self.line = line
-        self.column = column
-        self.field = field
-        self.reason = reason
-    }
-
-    public init(_ error: ConfigurationError) {
-        self.init(file: error.file, line: error.line, column: error.column, field: error.field, reason: error.reason)
-    }
-}
-
 /// The answer to a proposed configuration: previewed, applied, or why nothing changed.
 public struct ConfigurationChangeDocument: Sendable, Equatable, Codable {
     public enum Outcome: String, Sendable, Codable {
@@ -93,7 +72,8 @@ public struct ConfigurationChangeDocument: Sendable, Equatable, Codable {
     }
 
     public var outcome: Outcome
-    public var errors: [ConfigurationErrorDocument]
+    /// As `check-config` names them: file, line, column, field, reason.
+    public var errors: [ConfigurationError]
     public var diff: ConfigurationDiff?
     /// The recorded version, when applied.
     public var versionID: Int64?
@@ -101,7 +81,7 @@ public struct ConfigurationChangeDocument: Sendable, Equatable, Codable {
     public var sha256: String?
 
     public init(
-        outcome: Outcome, errors: [ConfigurationErrorDocument] = [], diff: ConfigurationDiff? = nil, versionID: Int64? = nil,
+        outcome: Outcome, errors: [ConfigurationError] = [], diff: ConfigurationDiff? = nil, versionID: Int64? = nil,
         sha256: String? = nil
     ) {
         self.outcome = outcome

@@ -18,13 +18,15 @@ public struct ConfigurationDiff: Sendable, Equatable, Codable {
         case removed
     }
 
-    public struct SystemChange: Sendable, Equatable, Codable {
+    /// One system or remote panel, by id. A panel (`panels:`) is only ever unchanged, restarted,
+    /// added or removed: its lamps follow its members, so there is no state of its own to carry over.
+    public struct ItemChange: Sendable, Equatable, Codable {
         public var id: String
         public var change: Change
-        /// The changed fields, as dotted paths of the YAML below the system (`thresholds.insulation_response_ohms`,
-        /// `device.transport`, `outputs.yellow`, `name`), in the file's key order; a changed device
-        /// profile (same id, different content) is `profiles/ID.yaml`. Empty for unchanged, added
-        /// and removed.
+        /// The changed fields, as dotted paths of the YAML below the item (`thresholds.insulation_response_ohms`,
+        /// `device.transport`, `outputs.yellow`, `name`; a panel's `systems`), in the file's key
+        /// order; a changed device profile (same id, different content) is `profiles/ID.yaml`.
+        /// Empty for unchanged, added and removed.
         public var fields: [String]
 
         public init(id: String, change: Change, fields: [String] = []) {
@@ -34,20 +36,8 @@ public struct ConfigurationDiff: Sendable, Equatable, Codable {
         }
     }
 
-    /// A remote panel (`panels:`) is either unchanged or restarted: its lamps follow its members,
-    /// so there is no state of its own to carry over.
-    public struct PanelChange: Sendable, Equatable, Codable {
-        public var id: String
-        public var change: Change
-        /// `name`, `systems`, `outputs.yellow`, …; empty for unchanged, added and removed.
-        public var fields: [String]
-
-        public init(id: String, change: Change, fields: [String] = []) {
-            self.id = id
-            self.change = change
-            self.fields = fields
-        }
-    }
+    public typealias SystemChange = ItemChange
+    public typealias PanelChange = ItemChange
 
     /// Every system of either file: in the new file's order, the removed ones after in the old
     /// file's order.
