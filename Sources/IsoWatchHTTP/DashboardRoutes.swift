@@ -12,6 +12,8 @@ struct DashboardRoutes {
         "dashboard.js": "text/javascript; charset=utf-8",
         "i18n.js": "text/javascript; charset=utf-8",
         "charts.js": "text/javascript; charset=utf-8",
+        "users.html": "text/html; charset=utf-8",
+        "users.js": "text/javascript; charset=utf-8",
     ]
 
     /// Read once at start: the files are small and never change while the service runs.

@@ -92,12 +92,16 @@ struct OpenAPITests {
         }
 
         var results: [String: (status: Int, documented: [String], missing: [String])] = [:]
-        // Logout last: it ends the session the others use.
-        let operations = Self.documentedOperations.sorted { ($0.path == "/api/v1/logout" ? 1 : 0) < ($1.path == "/api/v1/logout" ? 1 : 0) }
+        // Logout last: it ends the session the others use; deleting the user the users routes
+        // work on just before it.
+        func rank(_ operation: (method: String, path: String)) -> Int {
+            operation.path == "/api/v1/logout" ? 2 : operation.method == "DELETE" ? 1 : 0
+        }
+        let operations = Self.documentedOperations.sorted { rank($0) < rank($1) }
         for (method, template) in operations {
             let operation = Self.operation(method, template)
             let responses = operation["responses"] as? [String: Any] ?? [:]
-            var path = template.replacingOccurrences(of: "{id}", with: "or-1")
+            var path = template.replacingOccurrences(of: "{id}", with: "or-1").replacingOccurrences(of: "{name}", with: "openapi-user")
             if template.hasSuffix("/history") { path += "?span=hour" }
             let successStatus = responses.keys.compactMap(Int.init).filter { (200..<300).contains($0) }.min() ?? 200
             let success = Self.resolve(responses[String(successStatus)])
@@ -111,6 +115,7 @@ struct OpenAPITests {
             }
             var body: [String: Any]?
             if template == "/api/v1/login" { body = ["name": "ada", "password": TestUsers.passwords["ada"]!] }
+            if let documented = Self.requestBodies["\(method) \(template)"] { body = documented }
             let reply = try await client.send(method, path, json: body, cookie: cookie)
             var missing: [String] = []
             if let schema = (content["application/json"] as? [String: Any])?["schema"], reply.status == successStatus {
@@ -146,6 +151,16 @@ struct OpenAPITests {
     }
 
     func documentedOperationsCount() -> Int { Self.documentedOperations.count }
+
+    /// Bodies for the operations that need one to succeed: the users routes work on a user they
+    /// add themselves; the admin's own password change happens after the sign-in test.
+    /// nonisolated(unsafe): a constant, only read.
+    nonisolated(unsafe) static let requestBodies: [String: [String: Any]] = [
+        "POST /api/v1/users": ["name": "openapi-user", "role": "viewer", "password": "openapi-user-pw"],
+        "PATCH /api/v1/users/{name}": ["role": "operator"],
+        "POST /api/v1/users/{name}/password-reset": ["password": "openapi-reset-pw"],
+        "POST /api/v1/session/password": ["current": TestUsers.passwords["ada"]!, "new": "openapi-admin-pw"],
+    ]
 
     @Test func test_everyRegisteredAPIRouteIsDocumented() async throws {
         let harnessYAML = WalkingSkeletonTests.configuration

@@ -218,6 +218,13 @@
     $("#sign-in").hidden = signedIn;
     $("#sign-out").hidden = !signedIn;
     $("#user-name").textContent = signedIn ? `${session.user.name} (${session.user.role})` : "";
+    // users.html: the administration of users for admins, the own password for everybody else.
+    const link = $("#users-link");
+    link.hidden = !signedIn;
+    link.dataset.i18n = signedIn && session.user.role === "admin" ? "users" : "account";
+    link.textContent = t(link.dataset.i18n);
+    // A password an administrator set must be replaced before anything else works.
+    if (signedIn && session.user.must_change_password) location.assign("/users.html");
   }
 
   function openLogin(reason) {
