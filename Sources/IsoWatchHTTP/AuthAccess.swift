@@ -23,8 +23,10 @@ public struct WebAccess: Sendable {
     /// PEM files: when set the server speaks only HTTPS and session cookies are `Secure`.
     public var tls: TLSFiles?
     /// Writes one journal entry: kind (`login`, `login_refused`, `logout`, `silence`,
-    /// `acknowledge`, `test`), user name, IT system (for actions) and detail. Wired by the runtime
-    /// to the durable journal; the HTTP layer knows nothing of how it is stored.
+    /// `acknowledge`, `test`; for users `added`, `role_changed`, `disabled`, `enabled`,
+    /// `password_reset`, `deleted`, `password_changed`), the acting user's name, IT system (for
+    /// actions) and detail. Wired by the runtime to the durable journal (as `user.<kind>`); the
+    /// HTTP layer knows nothing of how it is stored.
     public var journal: AccessJournal
     /// Whether `/metrics` answers without a session (`http.metrics: open`).
     public var openMetrics: Bool

@@ -12,6 +12,7 @@ struct DashboardRoutes {
         "dashboard.js": "text/javascript; charset=utf-8",
         "i18n.js": "text/javascript; charset=utf-8",
         "charts.js": "text/javascript; charset=utf-8",
+        "page.js": "text/javascript; charset=utf-8",
         "users.html": "text/html; charset=utf-8",
         "users.js": "text/javascript; charset=utf-8",
     ]

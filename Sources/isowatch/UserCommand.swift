@@ -114,66 +114,55 @@ struct UserCommand: AsyncParsableCommand {
         }
     }
 
+    /// The user a subcommand changes, and the users file.
+    struct NamedUser: ParsableArguments {
+        @Argument(help: "The user's name.")
+        var name: String
+
+        @OptionGroup var file: UsersFile
+
+        /// Changes the file and says what was done (`done`: "disabled", "deleted", …).
+        func change(_ done: String, _ change: (inout UserDirectory) throws -> Void) throws {
+            try file.change(change)
+            print("\(done) \(name) in \(file.path)")
+        }
+    }
+
     struct SetRole: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "role", abstract: "Set a user's role; it applies to their next request.")
 
-        @Argument(help: "The user's name.")
-        var name: String
+        @OptionGroup var user: NamedUser
 
         @Option(help: "viewer, operator, engineer or admin.")
         var role: String
 
-        @OptionGroup var file: UsersFile
-
         func run() async throws {
             let role = try UserCommand.role(role)
-            try file.change { try $0.update(name) { $0.role = role } }
-            print("\(name) is now \(role.rawValue) in \(file.path)")
+            try user.change("set the role \(role.rawValue) of") { try $0.update(user.name) { $0.role = role } }
         }
     }
 
     struct Disable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Stop a user from signing in; their sessions end. The account stays (enable brings it back).")
+        @OptionGroup var user: NamedUser
 
-        @Argument(help: "The user's name.")
-        var name: String
-
-        @OptionGroup var file: UsersFile
-
-        func run() async throws {
-            try file.change { try $0.update(name) { $0.disabled = true } }
-            print("disabled \(name) in \(file.path)")
-        }
+        func run() async throws { try user.change("disabled") { try $0.update(user.name) { $0.disabled = true } } }
     }
 
     struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Let a disabled user sign in again.")
+        @OptionGroup var user: NamedUser
 
-        @Argument(help: "The user's name.")
-        var name: String
-
-        @OptionGroup var file: UsersFile
-
-        func run() async throws {
-            try file.change { try $0.update(name) { $0.disabled = false } }
-            print("enabled \(name) in \(file.path)")
-        }
+        func run() async throws { try user.change("enabled") { try $0.update(user.name) { $0.disabled = false } } }
     }
 
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a user; their sessions end.")
+        @OptionGroup var user: NamedUser
 
-        @Argument(help: "The user's name.")
-        var name: String
-
-        @OptionGroup var file: UsersFile
-
-        func run() async throws {
-            try file.change { try $0.remove(name) }
-            print("deleted \(name) from \(file.path)")
-        }
+        func run() async throws { try user.change("deleted") { try $0.remove(user.name) } }
     }
 
     struct List: AsyncParsableCommand {

@@ -25,6 +25,16 @@ struct UserAdministrationTests {
             try #require(try await client.login(name, TestUsers.passwords[name]!).cookie, "\(name) could not sign in")
         }
 
+        /// `name` signed in, reading the systems and holding the live stream open: what must end.
+        func readingAndStreaming(_ name: String) async throws -> (
+            cookie: String, stream: EventStreamClient, readingStatus: Int, streamStatus: Int?
+        ) {
+            let cookie = try await signIn(name)
+            let reading = try await client.send("GET", "/api/v1/systems", cookie: cookie)
+            let stream = try EventStreamClient(port: harness.httpPort, cookie: cookie)
+            return (cookie, stream, reading.status, await stream.responseStatus())
+        }
+
         /// Journal entries whose kind starts with `kind`, newest first, read as an admin.
         func events(_ kind: String, cookie: String) async throws -> [[String: Any]] {
             let reply = try await client.send("GET", "/api/v1/events?kind=\(kind)&limit=200", cookie: cookie)
@@ -94,11 +104,8 @@ struct UserAdministrationTests {
     @Test(.timeLimit(.minutes(3)))
     func test_disablingASignedInUserEndsTheirSessionWithinASecond_throughTheAPI() async throws {
         let site = try await site()
-        let olga = try await site.signIn("olga")
         let admin = try await site.signIn("ada")
-        let reading = try await site.client.send("GET", "/api/v1/systems", cookie: olga)
-        let stream = try EventStreamClient(port: site.harness.httpPort, cookie: olga)
-        let streamStatus = await stream.responseStatus()
+        let (olga, stream, reading, streamStatus) = try await site.readingAndStreaming("olga")
 
         let disabling = ContinuousClock.now
         let disabled = try await site.client.send("PATCH", "/api/v1/users/olga", json: ["disabled": true], cookie: admin)
@@ -112,7 +119,7 @@ struct UserAdministrationTests {
         await stream.close()
         try await site.stop()
 
-        #expect(reading.status == 200)
+        #expect(reading == 200)
         #expect(streamStatus == 200)
         #expect(disabled.status == 200)
         #expect(disabled.json?["disabled"] as? Bool == true)
@@ -133,11 +140,8 @@ struct UserAdministrationTests {
     @Test(.timeLimit(.minutes(3)))
     func test_disablingASignedInUserEndsTheirSessionWithinASecond_byEditingTheFileOnDisk() async throws {
         let site = try await site()
-        let olga = try await site.signIn("olga")
         let admin = try await site.signIn("ada")
-        let reading = try await site.client.send("GET", "/api/v1/systems", cookie: olga)
-        let stream = try EventStreamClient(port: site.harness.httpPort, cookie: olga)
-        let streamStatus = await stream.responseStatus()
+        let (olga, stream, reading, streamStatus) = try await site.readingAndStreaming("olga")
 
         let text = try String(contentsOf: site.usersFile, encoding: .utf8)
         let edited = text.replacingOccurrences(
@@ -162,7 +166,7 @@ struct UserAdministrationTests {
         await stream.close()
         try await site.stop()
 
-        #expect(reading.status == 200 && streamStatus == 200)
+        #expect(reading == 200 && streamStatus == 200)
         #expect(next.status == 401)
         #expect(Self.error(next).contains("'olga' was disabled"), "\(Self.error(next))")
         #expect(refusedAfter < .seconds(1), "the session ended \(refusedAfter) after the file was saved")
@@ -375,5 +379,40 @@ struct UserAdministrationTests {
         #expect(unknownReset.status == 404)
         #expect(onDisk.accounts.map(\.name) == ["olga", "victor", "erik", "ada"])
         #expect(onDisk.accounts.allSatisfy { !$0.disabled })
+    }
+
+    /// The users page in headless Chromium (Tests/browser/users_test.py): an admin lists, adds,
+    /// re-roles, disables, resets and deletes users with labelled controls; a user whose
+    /// password was reset is sent to the password change first, then back to the overview.
+    @Test(
+        .enabled(if: DashboardTests.browserAvailable, "chromium and chromium-driver are not installed: run ./scripts/setup"),
+        .timeLimit(.minutes(4)))
+    func test_browserAdministersUsersAndForcesThePasswordChange() async throws {
+        let site = try await site()
+        let python = try TestTools.python()
+        let script = RepositoryPaths.root.appending(path: "Tests/browser/users_test.py").path
+        let arguments = [
+            script, "--url", "http://127.0.0.1:\(site.harness.httpPort)", "--admin", "ada", "--admin-password",
+            TestUsers.passwords["ada"]!,
+        ]
+        let result = try await onOwnThread { try ExternalPeer.run(python, arguments, timeoutSeconds: 180) }
+        let onDisk = try UserDirectory.load(file: site.usersFile)
+        try await site.stop()
+
+        let lastLine = result.output.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
+        let checks = ((try? JSONSerialization.jsonObject(with: Data(lastLine.utf8))) as? [String: Any])?["checks"]
+            as? [String: [String: Any]] ?? [:]
+        #expect(result.status == 0, "\(result.output)")
+        for name in [
+            "header_links_admins_to_users", "users_listed", "every_control_labelled", "user_added", "role_changed", "user_disabled",
+            "password_reset", "user_deleted", "password_change_forced", "users_hidden_from_non_admins",
+            "back_to_overview_after_change", "page_in_german",
+        ] {
+            #expect(checks[name]?["ok"] as? Bool == true, "\(name): \(checks[name]?["detail"] ?? "not run")")
+        }
+        #expect(onDisk.accounts.map(\.name) == ["olga", "victor", "erik", "ada"])
+        #expect(onDisk.account(named: "olga")?.disabled == true)
+        #expect(onDisk.account(named: "victor")?.role == .engineer)
+        #expect(onDisk.account(named: "erik")?.mustChangePassword == false)
     }
 }

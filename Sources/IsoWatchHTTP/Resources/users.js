@@ -10,18 +10,7 @@
   let users = [];
   let resetting = null;
 
-  const $ = (selector) => document.querySelector(selector);
-  function element(name, attributes, children) {
-    const node = document.createElement(name);
-    for (const [key, value] of Object.entries(attributes || {})) {
-      if (value === undefined || value === null || value === false) continue;
-      if (key === "text") node.textContent = value;
-      else if (key === "dataset") Object.assign(node.dataset, value);
-      else node.setAttribute(key, value === true ? "" : String(value));
-    }
-    for (const child of children || []) if (child) node.appendChild(child);
-    return node;
-  }
+  const { $, element } = window.Page;
 
   async function send(method, path, body) {
     const options = { method, credentials: "same-origin", headers: {} };
