@@ -209,6 +209,45 @@ struct UserAdministrationTests {
         #expect(stillSignedIn.status == 200, "a new role does not sign the user out")
     }
 
+    /// `isowatch user disable|enable|delete|list` on the file of a running service: the service
+    /// follows each change by itself (the disabled user's session ends).
+    @Test(.timeLimit(.minutes(3)))
+    func test_userCommandsChangeTheFileAndTheRunningServiceFollows() async throws {
+        let site = try await site()
+        let binary = try RepositoryPaths.requiredProduct("isowatch").path
+        let path = site.usersFile.path
+        func user(_ arguments: String...) async throws -> (status: Int32, output: String) {
+            try await onOwnThread { try ExternalPeer.run(binary, ["user"] + arguments + ["--users", path]) }
+        }
+        let victor = try await site.signIn("victor")
+        let disabled = try await user("disable", "victor")
+        let listed = try await user("list")
+        var next = try await site.client.send("GET", "/api/v1/systems", cookie: victor)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while next.status == 200, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            next = try await site.client.send("GET", "/api/v1/systems", cookie: victor)
+        }
+        let enabled = try await user("enable", "victor")
+        let deleted = try await user("delete", "erik")
+        let unknown = try await user("disable", "mallory")
+        let lastAdmin = try await user("delete", "ada")
+        let onDisk = try UserDirectory.load(file: site.usersFile)
+        try await site.stop()
+
+        #expect(disabled.status == 0, "\(disabled.output)")
+        #expect(listed.status == 0)
+        let lines = listed.output.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(lines == ["olga operator", "victor viewer disabled", "erik engineer", "ada admin"], "\(listed.output)")
+        #expect(next.status == 401 && Self.error(next).contains("'victor' was disabled"), "\(Self.error(next))")
+        #expect(enabled.status == 0 && deleted.status == 0)
+        #expect(unknown.status != 0 && unknown.output.contains("no user named 'mallory'"), "\(unknown.output)")
+        // The command line is the way back in: it may remove the last admin, and says what that means.
+        #expect(lastAdmin.status == 0 && lastAdmin.output.contains("no enabled admin is left"), "\(lastAdmin.output)")
+        #expect(onDisk.accounts.map(\.name) == ["olga", "victor"])
+        #expect(onDisk.account(named: "victor")?.disabled == false)
+    }
+
     /// Every change is journalled as `user.*` with the acting admin and the user changed; every
     /// new users file as `users.file_reloaded` with its SHA-256; a file that cannot be used as
     /// `users.file_rejected` with line and field.
