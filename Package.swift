@@ -94,6 +94,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
         .executableTarget(
@@ -216,7 +217,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "IsoWatchService", "IsoWatchTesting", "IsoWatchSimulator", "IsoWatchGPIO", "IsoWatchCore",
-                "IsoWatchAlarms", "IsoWatchHTTP", "IsoWatchStore", "IsoWatchBMS",
+                "IsoWatchAlarms", "IsoWatchHTTP", "IsoWatchStore", "IsoWatchBMS", "IsoWatchModbus",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

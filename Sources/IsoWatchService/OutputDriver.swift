@@ -71,13 +71,20 @@ final class OutputDriver: Sendable {
     private let wanted: AsyncStream<AlarmOutputs>
     private let continuation: AsyncStream<AlarmOutputs>.Continuation
     private let logger: Logger
+    /// Ends when `run()` has left the relays in the alarm state and released the lines.
+    private let released: AsyncStream<Void>
+    private let releasedContinuation: AsyncStream<Void>.Continuation
 
     init(systemID: String, relays: [OutputRelay], logger: Logger) {
         self.systemID = systemID
         self.relays = relays
         self.logger = logger
         (wanted, continuation) = AsyncStream.makeStream(of: AlarmOutputs.self, bufferingPolicy: .bufferingNewest(1))
+        (released, releasedContinuation) = AsyncStream.makeStream(of: Void.self)
     }
+
+    /// The lines this driver holds.
+    var lines: [LineAddress] { relays.map(\.line.address) }
 
     /// Claims the system's configured lines, each driven to its alarm state in the claim itself:
     /// the service starts in alarm until the first valid measurement (IEC 60364-7-710 asks for
@@ -138,6 +145,14 @@ final class OutputDriver: Sendable {
             await write(relay, OutputRelay.alarmState(energise: relay.energise))
             await relay.line.release()
         }
+        releasedContinuation.finish()
+    }
+
+    /// Finishes the driver and waits until its lines show the alarm state and are released (a
+    /// system removed or moved to other lines by a reload).
+    func finishAndWaitForRelease() async {
+        finish()
+        for await _ in released {}
     }
 
     /// The order of the writes of one change: every lamp, buzzer or contact that comes on before
@@ -186,6 +201,19 @@ struct RemotePanelOutputs: Sendable {
 
     init(panels: [Panel] = []) {
         self.panels = panels
+    }
+
+    /// The panels of a reloaded configuration: a panel that stays (same id, same driver) keeps what
+    /// it was last driven to, so that recombining its members moves none of its relays.
+    func rebuilt(with new: RemotePanelOutputs) -> RemotePanelOutputs {
+        var result = new
+        result.latest = latest
+        for index in result.panels.indices {
+            if let old = panels.first(where: { $0.id == result.panels[index].id && $0.driver === result.panels[index].driver }) {
+                result.panels[index].submitted = old.submitted
+            }
+        }
+        return result
     }
 
     /// A member system's outputs changed; every panel it belongs to is driven to the new combination.

@@ -136,7 +136,8 @@ import Testing
     @Test func test_imdContactDisagreesWithAHealthyValueOnlyPastTheRelease() {
         let thresholds = Thresholds(insulationResponseOhms: 50_000)
         func disagrees(_ contact: Bool, _ reading: DecodedReading) -> Bool? {
-            DeviceChecks.disagrees(contactActive: contact, reading: reading, thresholds: thresholds, hysteresisPercent: 25)
+            SystemSupervisor.contactDisagrees(
+                contactActive: contact, reading: reading, responseOhms: thresholds.insulationResponseOhms, releaseHysteresis: 0.25)
         }
         #expect(disagrees(true, Self.reading(500_000)) == true, "contact signals, Modbus healthy")
         #expect(disagrees(true, Self.reading(55_000)) == false, "inside the hysteresis: nothing to compare")
