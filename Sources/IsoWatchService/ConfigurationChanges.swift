@@ -47,6 +47,7 @@ public actor ConfigurationChanges {
 
     private let installation: Installation
     private let persistence: Persistence?
+    private let history: ConfigurationHistory?
     private let logger: Logger
     /// The configuration in force: what the next change is compared with.
     public private(set) var inForce: Configuration
@@ -55,11 +56,36 @@ public actor ConfigurationChanges {
         self.installation = installation
         inForce = configuration
         self.persistence = persistence
+        history = persistence.map { ConfigurationHistory(store: $0.store) }
         self.logger = logger
     }
 
+    /// At start: the file in force is recorded as a version when it is not the last one recorded
+    /// (a first start, or a file edited on disk while the service was stopped).
+    func recordAtStart() async {
+        guard let history, let source = inForce.source else { return }
+        let latest = try? await history.latest()
+        guard latest?.sha256 != JournalChain.sha256Hex(source.contents) else { return }
+        var diff: ConfigurationDiff?
+        if let previous = latest?.content,
+            let old = try? ConfigurationLoader.parse(
+                yaml: previous, fileName: "version \(latest?.id ?? 0)", baseDirectory: Self.baseDirectory(of: inForce), profiles: nil)
+        {
+            diff = ConfigurationDiff.between(old, inForce)
+        }
+        _ = try? await history.record(
+            ConfigurationHistory.Draft(
+                appliedAt: Date(), content: source.contents, author: ConfigurationVersionDocument.editedOnDisk, origin: .start,
+                comment: nil, diff: diff))
+    }
+
+    static func baseDirectory(of configuration: Configuration) -> URL {
+        configuration.source.map { URL(fileURLWithPath: $0.path).deletingLastPathComponent() }
+            ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+    }
+
     /// Reads the configuration file again (the file the service was started with).
-    public func reloadFile(origin: String, author: String? = nil, comment: String? = nil) async -> Result {
+    public func reloadFile(origin: ConfigurationOrigin, author: String? = nil, comment: String? = nil) async -> Result {
         guard let path = inForce.source?.path else {
             return Result(outcome: .rejected, failure: "the service was not started from a file; nothing to reload")
         }
@@ -89,13 +115,13 @@ public actor ConfigurationChanges {
 
     /// Validates and applies uploaded text; it is written to the configuration file once applied,
     /// so that a restart or the next reload starts from what is in force.
-    public func apply(yaml: String, origin: String, author: String?, comment: String?) async -> Result {
+    public func apply(yaml: String, origin: ConfigurationOrigin, author: String?, comment: String?) async -> Result {
         await apply(contents: Data(yaml.utf8), fileName: Self.uploadName, origin: origin, author: author, comment: comment)
     }
 
     static let uploadName = "uploaded configuration"
 
-    private func apply(contents: Data, fileName: String, origin: String, author: String?, comment: String?) async -> Result {
+    private func apply(contents: Data, fileName: String, origin: ConfigurationOrigin, author: String?, comment: String?) async -> Result {
         let sha256 = JournalChain.sha256Hex(contents)
         switch validate(contents: contents, fileName: fileName) {
         case let .failure(errors):
@@ -136,8 +162,19 @@ public actor ConfigurationChanges {
                 }
             }
             inForce = configuration
-            persistence?.journalConfigurationInForce(configuration, reason: origin)
-            return record(result, origin: origin, author: author, comment: comment)
+            persistence?.journalConfigurationInForce(configuration, reason: origin.rawValue)
+            // The change record: the version, its author and diff, journalled with it.
+            if let history {
+                do {
+                    result.versionID = try await history.record(
+                        ConfigurationHistory.Draft(
+                            appliedAt: Date(), content: contents, author: author ?? ConfigurationVersionDocument.editedOnDisk,
+                            origin: origin, comment: comment, diff: diff))
+                } catch {
+                    logger.error("the applied configuration could not be recorded", metadata: ["error": "\(error)"])
+                }
+            }
+            return record(result, origin: origin, author: author, comment: comment, journalled: history != nil)
         }
     }
 
@@ -148,8 +185,7 @@ public actor ConfigurationChanges {
                     ConfigurationError(file: fileName, line: 0, column: 0, field: "", reason: "the configuration is not UTF-8 text")
                 ]))
         }
-        let base = inForce.source.map { URL(fileURLWithPath: $0.path).deletingLastPathComponent() }
-            ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        let base = Self.baseDirectory(of: inForce)
         do {
             let configuration = try ConfigurationLoader.parse(yaml: text, fileName: fileName, baseDirectory: base, profiles: nil)
             let profiles = try ProfileLibrary.load(directory: configuration.profilesDirectory)
@@ -160,8 +196,10 @@ public actor ConfigurationChanges {
     }
 
     /// Logs and journals the outcome of a change.
-    private func record(_ result: Result, origin: String, author: String?, comment: String? = nil) -> Result {
-        var metadata: Logger.Metadata = ["origin": "\(origin)", "outcome": "\(result.outcome.rawValue)"]
+    private func record(
+        _ result: Result, origin: ConfigurationOrigin, author: String?, comment: String? = nil, journalled: Bool = false
+    ) -> Result {
+        var metadata: Logger.Metadata = ["origin": "\(origin.rawValue)", "outcome": "\(result.outcome.rawValue)"]
         if let author { metadata["user"] = "\(author)" }
         for (index, line) in result.summary.prefix(20).enumerated() { metadata["change.\(index)"] = "\(line)" }
         switch result.outcome {
@@ -169,8 +207,9 @@ public actor ConfigurationChanges {
         case .rejected, .restartRequired: logger.error("configuration not applied; nothing changed", metadata: metadata)
         case .unchanged, .previewed: logger.info("configuration unchanged", metadata: metadata)
         }
+        guard !journalled else { return result }
         var detail: [String: JSONValue] = [
-            "origin": .string(origin), "outcome": .string(result.outcome.rawValue),
+            "origin": .string(origin.rawValue), "outcome": .string(result.outcome.rawValue),
             "changes": .array(result.summary.map(JSONValue.string)),
         ]
         detail["sha256"] = result.sha256.map(JSONValue.string) ?? .null
@@ -200,11 +239,75 @@ struct ReloadOnHangUpService: Service {
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
+        await changes.recordAtStart()
         await withGracefulShutdownHandler {
             for await _ in signals.cancelOnGracefulShutdown() {
                 logger.notice("SIGHUP: reading the configuration file again")
-                _ = await changes.reloadFile(origin: "sighup")
+                _ = await changes.reloadFile(origin: .sighup)
             }
         } onGracefulShutdown: {}
+    }
+}
+
+/// The dashboard's and the API's view of the change record (`/api/v1/configuration`).
+extension ConfigurationChanges: ConfigurationControl {
+    public func inForce() async -> ConfigurationVersionDocument? {
+        let source = inForce.source
+        let sha256 = source.map { JournalChain.sha256Hex($0.contents) }
+        if let latest = try? await history?.latest(), latest.sha256 == sha256 { return latest }
+        guard let source, let sha256 else { return nil }
+        // Without a storage (or before the start was recorded): the file as read, unrecorded.
+        return ConfigurationVersionDocument(
+            id: 0, appliedAt: Date(), sha256: sha256, author: ConfigurationVersionDocument.editedOnDisk, origin: .start,
+            content: String(decoding: source.contents, as: UTF8.self))
+    }
+
+    public func preview(yaml: String) async -> ConfigurationChangeDocument {
+        Self.document(preview(yaml: yaml))
+    }
+
+    public func apply(yaml: String, author: String, comment: String?, origin: ConfigurationOrigin) async
+        -> ConfigurationChangeDocument
+    {
+        Self.document(await apply(yaml: yaml, origin: origin, author: author, comment: comment))
+    }
+
+    public func history(limit: Int) async -> [ConfigurationVersionDocument] {
+        (try? await history?.versions(limit: limit)) ?? []
+    }
+
+    public func version(id: Int64) async -> ConfigurationVersionDocument? {
+        try? await history?.version(id: id)
+    }
+
+    /// Applies an earlier version again: itself a new, recorded change.
+    public func rollback(to id: Int64, author: String, comment: String?) async -> ConfigurationChangeDocument {
+        guard let version = try? await history?.version(id: id), let content = version.content else {
+            return ConfigurationChangeDocument(
+                outcome: .rejected,
+                errors: [
+                    ConfigurationErrorDocument(
+                        file: "version \(id)", line: 0, column: 0, field: "", reason: "no recorded configuration version \(id)")
+                ])
+        }
+        let note = comment.map { "rollback to version \(id): \($0)" } ?? "rollback to version \(id)"
+        return Self.document(await apply(yaml: content, origin: .rollback, author: author, comment: note))
+    }
+
+    static func document(_ result: Result) -> ConfigurationChangeDocument {
+        let outcome: ConfigurationChangeDocument.Outcome =
+            switch result.outcome {
+            case .applied: .applied
+            case .unchanged: .unchanged
+            case .rejected: .rejected
+            case .restartRequired: .restartRequired
+            case .previewed: .previewed
+            }
+        var errors = result.errors.map(ConfigurationErrorDocument.init)
+        if let failure = result.failure {
+            errors.append(ConfigurationErrorDocument(file: uploadName, line: 0, column: 0, field: "", reason: failure))
+        }
+        return ConfigurationChangeDocument(
+            outcome: outcome, errors: errors, diff: result.diff, versionID: result.versionID, sha256: result.sha256)
     }
 }

@@ -4,6 +4,7 @@ import IsoWatchCore
 import IsoWatchGPIO
 import IsoWatchModbus
 import IsoWatchSimulator
+import IsoWatchTesting
 import Synchronization
 import Testing
 
@@ -56,7 +57,7 @@ struct ReloadTests {
     ])
     static let after = configuration([
         system("or-1", unit: 1, firstLine: 20, responseOhms: 100_000), system("or-2", unit: 2, firstLine: 24),
-        system("or-4", unit: 4, firstLine: 32, pollInterval: 0.4), system("or-5", unit: 5, firstLine: 36),
+        system("or-4", unit: 4, firstLine: 32, pollInterval: 0.45), system("or-5", unit: 5, firstLine: 36),
     ])
 
     static func lines(from first: UInt32) -> [LineAddress] {
@@ -116,7 +117,7 @@ struct ReloadTests {
         let yaml = Self.after.replacingOccurrences(
             of: "{TCP_PORT}", with: String(harness.simulator.endpoints.compactMap(\.tcpPort).first ?? 0))
         try Data(yaml.utf8).write(to: file)
-        let result = await harness.runtime.changes.reloadFile(origin: "test")
+        let result = await harness.runtime.changes.reloadFile(origin: .cli)
 
         #expect(result.outcome == .applied, "\(result.summary)")
         let changes = Dictionary(uniqueKeysWithValues: (result.diff?.systems ?? []).map { ($0.id, $0.change) })
@@ -168,12 +169,12 @@ struct ReloadTests {
         let invalid = Self.after.replacingOccurrences(of: "{TCP_PORT}", with: port)
             .replacingOccurrences(of: "insulation_response_ohms: 100000", with: "insulation_response_ohms: 10000")
         try Data(invalid.utf8).write(to: file)
-        let fromFile = await harness.runtime.changes.reloadFile(origin: "test")
-        let uploaded = await harness.runtime.changes.apply(yaml: invalid, origin: "api", author: "eve", comment: nil)
+        let fromFile = await harness.runtime.changes.reloadFile(origin: .cli)
+        let uploaded = await harness.runtime.changes.apply(yaml: invalid, origin: .api, author: "eve", comment: nil)
         let listenChanged = await harness.runtime.changes.apply(
             yaml: Self.before.replacingOccurrences(of: "{TCP_PORT}", with: port)
                 .replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:8099"),
-            origin: "api", author: "eve", comment: nil)
+            origin: .api, author: "eve", comment: nil)
         try await Task.sleep(for: .seconds(1))
         let systems = try await harness.systems()
         let touched = harness.gpio.outputChanges.dropFirst(mark).count
