@@ -54,17 +54,17 @@ struct ReloadCommandLineTests {
 
         // `isowatch reload` checks the file itself and does not signal the service.
         let refused = try await Self.run(["reload", "--config", bench.configuration.path, "--pid-file", pidFile.path])
-        #expect(refused.status == 2, refused.output)
-        #expect(refused.output.contains("\(bench.configuration.path):\(lineNumber):"), refused.output)
-        #expect(refused.output.contains("thresholds.stale_after_seconds"), refused.output)
+        #expect(refused.status == 2, "\(refused.output)")
+        #expect(refused.output.contains("\(bench.configuration.path):\(lineNumber):"), "\(refused.output)")
+        #expect(refused.output.contains("thresholds.stale_after_seconds"), "\(refused.output)")
 
         // SIGHUP reads it anyway (systemctl reload does not check first): the service refuses it.
         service.signal(SIGHUP)
         let logged = try await eventually(within: 30, poll: .milliseconds(50)) {
             service.transcript.contains("configuration not applied")
         }
-        #expect(logged, service.transcript)
-        #expect(service.transcript.contains("\(bench.configuration.path):\(lineNumber):"), service.transcript)
+        #expect(logged, "\(service.transcript)")
+        #expect(service.transcript.contains("\(bench.configuration.path):\(lineNumber):"), "\(service.transcript)")
         #expect(service.process.isRunning, "SIGHUP does not end the service")
 
         // A valid change: applied in place, reported by `isowatch reload` from the journal.
@@ -72,9 +72,9 @@ struct ReloadCommandLineTests {
             of: #"stale_after_seconds: [0-9.]+"#, with: "stale_after_seconds: 7", options: .regularExpression)
         try valid.write(to: bench.configuration, atomically: true, encoding: .utf8)
         let applied = try await Self.run(["reload", "--config", bench.configuration.path, "--pid-file", pidFile.path])
-        #expect(applied.status == 0, applied.output)
-        #expect(applied.output.contains("applied"), applied.output)
-        #expect(applied.output.contains("updated (thresholds.stale_after_seconds)"), applied.output)
+        #expect(applied.status == 0, "\(applied.output)")
+        #expect(applied.output.contains("applied"), "\(applied.output)")
+        #expect(applied.output.contains("updated (thresholds.stale_after_seconds)"), "\(applied.output)")
 
         try await Task.sleep(for: .seconds(1))
         let changesAfter = lines.map { bench.panel.line("\(ScenarioServiceConfiguration.outputChip):\($0)")?.changes ?? -1 }
