@@ -166,6 +166,13 @@ public actor ConfigurationChanges {
             }
             inForce = configuration
             persistence?.journalConfigurationInForce(configuration, reason: origin.rawValue)
+            // Each system's own event log says what the change did to it (`system.updated`,
+            // `system.restarted`, `system.added`, `system.removed`).
+            for change in diff.systems where change.change != .unchanged {
+                persistence?.journal(
+                    kind: "system.\(change.change.rawValue)", system: change.id, user: author,
+                    detail: .object(["fields": .array(change.fields.map(JSONValue.string)), "origin": .string(origin.rawValue)]))
+            }
             // The change record: the version, its author and diff, journalled with it.
             if let history {
                 do {
