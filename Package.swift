@@ -224,7 +224,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "IsoWatchService", "IsoWatchTesting", "IsoWatchSimulator", "IsoWatchGPIO", "IsoWatchCore",
-                "IsoWatchAlarms", "IsoWatchHTTP", "IsoWatchStore", "IsoWatchBMS",
+                "IsoWatchAlarms", "IsoWatchHTTP", "IsoWatchStore", "IsoWatchBMS", "IsoWatchSnapshot",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -233,7 +233,10 @@ let package = Package(
         // MARK: further test targets (insert new blocks directly below this line)
         .testTarget(
             name: "IsoWatchServiceTests",
-            dependencies: ["IsoWatchService", "IsoWatchCore", "IsoWatchModbus", "IsoWatchHTTP", "IsoWatchTesting"],
+            dependencies: [
+                "IsoWatchService", "IsoWatchCore", "IsoWatchModbus", "IsoWatchSimulator", "IsoWatchSnapshot",
+                "IsoWatchTesting",
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "IsoWatchEstimatorTests",

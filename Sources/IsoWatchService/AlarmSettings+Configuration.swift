@@ -12,21 +12,21 @@ extension AlarmSettings {
         self.init(
             insulation: InsulationLevel(
                 responseOhms: thresholds.insulationResponseOhms,
-                releaseHysteresis: (timing.insulation.releaseHysteresisPercent ?? 25) / 100,
+                releaseHysteresisPercent: timing.insulation.releaseHysteresisPercent,
                 delays: ConditionDelays(timing.insulation)),
             insulationPrewarning: thresholds.insulationPrewarningOhms.map {
                 InsulationLevel(
-                    responseOhms: $0, releaseHysteresis: (timing.insulationPrewarning.releaseHysteresisPercent ?? 25) / 100,
+                    responseOhms: $0, releaseHysteresisPercent: timing.insulationPrewarning.releaseHysteresisPercent,
                     delays: ConditionDelays(timing.insulationPrewarning))
             },
             overload: OverloadLevel(
                 responsePercent: thresholds.loadPercent,
-                releaseHysteresis: (timing.overload.releaseHysteresisPercent ?? 5) / 100,
+                releaseHysteresisPercent: timing.overload.releaseHysteresisPercent,
                 ratedCurrentAmperes: system.transformer.ratedCurrentAmperes,
                 delays: ConditionDelays(timing.overload)),
             overtemperature: OvertemperatureLevel(
                 responseCelsius: thresholds.windingTemperatureCelsius,
-                releaseCelsius: thresholds.windingTemperatureReleaseCelsius ?? thresholds.windingTemperatureCelsius - 10,
+                releaseCelsius: thresholds.windingTemperatureReleaseCelsiusInForce,
                 sensorResponseOhms: thresholds.ptcResponseOhms, sensorReleaseOhms: thresholds.ptcReleaseOhms,
                 delays: ConditionDelays(timing.overtemperature)),
             deviceFaultDelays: ConditionDelays(timing.deviceFaults),
@@ -61,8 +61,3 @@ extension AlarmSettings {
     }
 }
 
-extension ConditionDelays {
-    init(_ timing: ConditionTiming) {
-        self.init(responseDelay: .seconds(timing.responseDelaySeconds), releaseDelay: .seconds(timing.releaseDelaySeconds))
-    }
-}

@@ -217,7 +217,7 @@ extension SystemMonitor {
         let now = monotonicNow()
         let disagreement = DeviceChecks.disagrees(
             contactActive: contactActive, reading: measured, thresholds: thresholds,
-            hysteresisPercent: timing.insulation.releaseHysteresisPercent ?? 25)
+            hysteresisPercent: timing.insulation.releaseHysteresisPercent)
         switch disagreement {
         case true?:
             let since = deviceChecks.disagreeingSince[id] ?? now
