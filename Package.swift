@@ -102,6 +102,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
         .executableTarget(
@@ -224,7 +225,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "IsoWatchService", "IsoWatchTesting", "IsoWatchSimulator", "IsoWatchGPIO", "IsoWatchCore",
-                "IsoWatchAlarms", "IsoWatchHTTP", "IsoWatchStore", "IsoWatchBMS", "IsoWatchSnapshot",
+                "IsoWatchAlarms", "IsoWatchHTTP", "IsoWatchStore", "IsoWatchBMS", "IsoWatchModbus", "IsoWatchSnapshot",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -234,8 +235,7 @@ let package = Package(
         .testTarget(
             name: "IsoWatchServiceTests",
             dependencies: [
-                "IsoWatchService", "IsoWatchCore", "IsoWatchModbus", "IsoWatchSimulator", "IsoWatchSnapshot",
-                "IsoWatchTesting",
+                "IsoWatchService", "IsoWatchCore", "IsoWatchModbus", "IsoWatchSnapshot", "IsoWatchTesting",
             ],
             swiftSettings: strict),
         .testTarget(

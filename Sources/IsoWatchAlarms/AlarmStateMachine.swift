@@ -29,7 +29,7 @@ import IsoWatchCore
 ///   a winding-temperature sensor that reads open or shorted raises `temperature_sensor`, any
 ///   other gap `stale_data`, whose detail names the quantity.
 public struct AlarmStateMachine: Sendable {
-    public let settings: AlarmSettings
+    public private(set) var settings: AlarmSettings
     /// What the caller performs once, right after `init`: the start-up outputs (in alarm), the
     /// start-up record and the first wake-up.
     public private(set) var initialActions: [AlarmAction] = []
@@ -189,6 +189,34 @@ public struct AlarmStateMachine: Sendable {
         // A tick is the caller's timer firing: its timer is spent, so the next one is restated
         // even when it did not change.
         if case .tick = event { announcedWakeUp = nil }
+        return announce(records)
+    }
+
+    /// New settings for a running system (a reloaded configuration): the state carries over. What
+    /// came due under the old settings is applied first; from then on every rule uses the new
+    /// ones, so a pending delay ends at its start plus the new delay, and a value is judged against
+    /// the new thresholds from the next reading on, with the delays and hysteresis of any reading.
+    /// A function that becomes monitored is given the stale time from now to deliver a value.
+    public mutating func reconfigure(_ newSettings: AlarmSettings, at time: AlarmTime) throws(InvalidAlarmSettings)
+        -> [AlarmAction]
+    {
+        let problems = newSettings.validate()
+        guard problems.isEmpty else { throw InvalidAlarmSettings(problems: problems) }
+        let stamp = time.monotonic < now.monotonic ? AlarmTime(monotonic: now.monotonic, wall: time.wall) : time
+        now = stamp
+        var records: [AlarmRecord] = []
+        catchUp(to: stamp, records: &records)
+        settings = newSettings
+        for quantity in newSettings.monitored where lastValid[quantity] == nil {
+            lastValid[quantity] = stamp.monotonic
+        }
+        for quantity in Array(lastValid.keys) where !newSettings.monitored.contains(quantity) {
+            lastValid[quantity] = nil
+            readsInvalid.remove(quantity)
+        }
+        settle(at: stamp.monotonic, stamp: stamp, records: &records)
+        // The next deadline may have moved either way: restate it.
+        announcedWakeUp = nil
         return announce(records)
     }
 

@@ -11,7 +11,10 @@ struct DashboardRoutes {
         "dashboard.css": "text/css; charset=utf-8",
         "dashboard.js": "text/javascript; charset=utf-8",
         "i18n.js": "text/javascript; charset=utf-8",
+        "dom.js": "text/javascript; charset=utf-8",
         "charts.js": "text/javascript; charset=utf-8",
+        "configuration.html": "text/html; charset=utf-8",
+        "configuration.js": "text/javascript; charset=utf-8",
     ]
 
     /// Read once at start: the files are small and never change while the service runs.

@@ -27,6 +27,7 @@ public enum HTTPServer {
         limits: HTTPLimits = HTTPLimits(),
         history: HistoryRoutes? = nil,
         addOns: AddOnBoard? = nil,
+        configuration: (any ConfigurationControl)? = nil,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some Service {
         let auth = AuthRoutes(access: access, sessions: makeSessions(access), limiter: LoginLimiter(), logger: logger)
@@ -34,7 +35,8 @@ public enum HTTPServer {
             maximumClients: limits.maximumStreamClients, bufferPerClient: limits.streamBufferPerClient,
             updates: { state.statusUpdates() })
         let router = makeRouter(
-            state: state, logger: logger, access: access, history: history, auth: auth, hub: hub, addOns: addOns)
+            state: state, logger: logger, access: access, history: history, auth: auth, hub: hub, addOns: addOns,
+            configuration: configuration)
         let connections = ConnectionLimiter(
             maximum: limits.maximumConnections, maximumPerClient: limits.maximumConnectionsPerClient, logger: logger)
         let http1 = HTTP1Channel.Configuration(
@@ -56,13 +58,13 @@ public enum HTTPServer {
     /// Every route of the server, guarded as configured (public so that the OpenAPI test can list them).
     public static func makeRouter(
         state: any LiveStateProvider, logger: Logger, access: WebAccess = .openReadOnly, history: HistoryRoutes? = nil,
-        addOns: AddOnBoard? = nil
+        addOns: AddOnBoard? = nil, configuration: (any ConfigurationControl)? = nil
     ) -> Router<Context> {
         makeRouter(
             state: state, logger: logger, access: access, history: history,
             auth: AuthRoutes(access: access, sessions: makeSessions(access), limiter: LoginLimiter(), logger: logger),
             hub: LiveStreamHub(maximumClients: HTTPLimits().maximumStreamClients, updates: { state.statusUpdates() }),
-            addOns: addOns)
+            addOns: addOns, configuration: configuration)
     }
 
     static func makeSessions(_ access: WebAccess) -> SessionStore {
@@ -73,7 +75,7 @@ public enum HTTPServer {
 
     static func makeRouter(
         state: any LiveStateProvider, logger: Logger, access: WebAccess, history: HistoryRoutes?, auth: AuthRoutes,
-        hub: LiveStreamHub, addOns: AddOnBoard?
+        hub: LiveStreamHub, addOns: AddOnBoard?, configuration: (any ConfigurationControl)?
     ) -> Router<Context> {
         let router = Router(context: Context.self)
         // Middleware guards only the routes registered after it: these two come before every route.
@@ -88,6 +90,7 @@ public enum HTTPServer {
         LiveRoutes(state: state, hub: hub).register(on: router)
         DashboardRoutes().register(on: router)
         history?.register(on: router, state: state)
+        ConfigurationRoutes(control: configuration, access: access, logger: logger).register(on: router)
         // 200 even when degraded: the monitor is alive, and a load balancer or probe must not
         // restart it for an add-on (BMS server, users file) that is down and being retried.
         router.get("/healthz") { _, _ -> Response in

@@ -119,14 +119,17 @@ public struct BackoffPolicy: Sendable, Equatable {
 /// silently.
 public final class BusPoller: Sendable {
     public let endpoint: Transport
-    private let devices: [PolledDevice]
     private let backoff: BackoffPolicy
     private let onOutcome: @Sendable (PollOutcome) -> Void
-    private let shared = Mutex(SharedState())
+    private let shared: Mutex<SharedState>
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
 
     private struct SharedState: Sendable {
+        /// The devices on this endpoint; a reloaded configuration replaces them while the bus runs.
+        var devices: [PolledDevice]
+        /// Counts replacements, so that the bus thread notices one between two polls.
+        var devicesGeneration = 0
         var stopping = false
         var started = false
         var writes: [PendingWrite] = []
@@ -147,9 +150,23 @@ public final class BusPoller: Sendable {
         onOutcome: @escaping @Sendable (PollOutcome) -> Void
     ) {
         self.endpoint = endpoint
-        self.devices = devices
         self.backoff = backoff
         self.onOutcome = onOutcome
+        shared = Mutex(SharedState(devices: devices))
+    }
+
+    /// The ids of the devices polled now.
+    public var deviceIDs: [String] { shared.withLock { $0.devices.map(\.id) } }
+
+    /// Replaces the devices on this endpoint while the bus runs (a reloaded configuration). The
+    /// link stays open; a device that stays (same id) keeps its schedule, phase and backoff, so
+    /// its polls go on without a gap; a new one is asked at once; a removed one is not asked again.
+    public func replaceDevices(_ devices: [PolledDevice]) {
+        shared.withLock { state in
+            state.devices = devices
+            state.devicesGeneration += 1
+        }
+        wake.signal()
     }
 
     public var statistics: BusStatistics { shared.withLock { $0.statistics } }
@@ -214,6 +231,7 @@ public final class BusPoller: Sendable {
         let connection = ModbusConnection(endpoint: endpoint)
         defer { connection.close() }
         let start = clock.now
+        var (devices, generation) = shared.withLock { ($0.devices, $0.devicesGeneration) }
         // Spread the first polls over one interval so that many devices do not all ask at once.
         var schedules = devices.indices.map { index in
             PollSchedule(
@@ -223,9 +241,15 @@ public final class BusPoller: Sendable {
         var linkRetryAt = start
 
         while true {
-            let (stopping, writes) = shared.withLock { state -> (Bool, [PendingWrite]) in
+            let (stopping, writes, replaced) = shared.withLock { state -> (Bool, [PendingWrite], (devices: [PolledDevice], generation: Int)?) in
                 defer { state.writes.removeAll() }
-                return (state.stopping, state.writes)
+                let replaced = state.devicesGeneration == generation ? nil : (state.devices, state.devicesGeneration)
+                return (state.stopping, state.writes, replaced)
+            }
+            if let replaced {
+                schedules = Self.carryOver(schedules, of: devices, to: replaced.devices, now: clock.now)
+                devices = replaced.devices
+                generation = replaced.generation
             }
             if stopping {
                 for write in writes { write.completion(.failure(.other("the bus is stopping"))) }
@@ -299,6 +323,14 @@ public final class BusPoller: Sendable {
                 linkRetryAt = clock.now + .seconds(backoff.reconnectDelay(afterFailures: max(1, linkFailures)))
             }
         }
+    }
+
+    /// The schedules for a replaced device list: a device that stays keeps its own; a new one is due now.
+    static func carryOver(
+        _ schedules: [PollSchedule], of old: [PolledDevice], to new: [PolledDevice], now: ContinuousClock.Instant
+    ) -> [PollSchedule] {
+        let kept = Dictionary(zip(old.map(\.id), schedules), uniquingKeysWith: { first, _ in first })
+        return new.map { kept[$0.id] ?? PollSchedule(firstDue: now) }
     }
 
     private func wait(until deadline: ContinuousClock.Instant?, clock: ContinuousClock) {

@@ -14,6 +14,8 @@ import ServiceLifecycle
 public struct IsoWatchRuntime: Sendable {
     public let services: [any Service]
     let monitor: SystemMonitor
+    /// Changes of the configuration while the service runs (SIGHUP, `isowatch reload`, the API).
+    public let changes: ConfigurationChanges
     /// The add-ons (HTTP server, users file, BMS server) and their health, as `/healthz` shows it.
     public let addOns: AddOnBoard
     let persistence: Persistence?
@@ -39,23 +41,7 @@ public struct IsoWatchRuntime: Sendable {
         addOnBackoff: AddOnBackoff = .standard
     ) async throws -> IsoWatchRuntime {
         let backend = try gpio ?? makeBackend(configuration)
-        var drivers: [String: OutputDriver] = [:]
-        for system in configuration.systems {
-            drivers[system.id] = try await OutputDriver.claim(system, backend: backend, logger: logger)
-        }
-        var panels: [PanelInputs] = []
-        for system in configuration.systems where !system.inputs.all.isEmpty {
-            panels.append(try await PanelInputs.claim(system, backend: backend, logger: logger))
-        }
-        // Front-ends (a profile with a sample ring) are measured by the estimator, not read.
-        let frontEndSystems = Set(
-            configuration.systems.filter { profiles[$0.device.profileID]?.sampleWindow != nil }.map(\.id))
-        let monitor = try SystemMonitor(
-            configuration: configuration, drivers: drivers, logger: logger, frontEndSystems: frontEndSystems,
-            mappedQuantities: configuration.systems.reduce(into: [:]) { mapped, system in
-                mapped[system.id] = profiles[system.device.profileID].map { Set($0.fields.keys) }
-            })
-        var pipelines: [Transport: [FrontEndPipeline]] = [:]
+        let monitor = SystemMonitor(logger: logger)
         let metrics = configuration.metrics.enabled ? ServiceMetrics() : nil
         // A history that cannot open (permissions, a full or failed disk) must not keep the alarms
         // from running: the service starts without it, says so loudly, and counts the error.
@@ -73,51 +59,21 @@ public struct IsoWatchRuntime: Sendable {
         if let persistence { await monitor.attach(persistence) }
 
         let (outcomes, continuation) = AsyncStream.makeStream(of: PollOutcome.self, bufferingPolicy: .bufferingNewest(4096))
-        var devicesByEndpoint: [Transport: [PolledDevice]] = [:]
-        var endpointOrder: [Transport] = []
-        for system in configuration.systems {
-            guard let profile = profiles[system.device.profileID] else {
-                throw StartupError(description: "system '\(system.id)': no device profile '\(system.device.profileID)'")
-            }
-            let endpoint = system.device.transport
-            if devicesByEndpoint[endpoint] == nil { endpointOrder.append(endpoint) }
-            var decode: @Sendable (RegisterImage, Date) throws -> DecodedReading = { image, time in
-                try profile.decode(image, at: time)
-            }
-            if frontEndSystems.contains(system.id) {
-                let pipeline = FrontEndPipeline(system: system, profile: profile, logger: logger)
-                pipelines[endpoint, default: []].append(pipeline)
-                decode = { image, time in try pipeline.decode(image, at: time) }
-            }
-            devicesByEndpoint[endpoint, default: []].append(
-                PolledDevice(
-                    id: system.id, unit: system.device.unit, blocks: profile.readBlocks(),
-                    pollIntervalSeconds: system.device.pollIntervalSeconds, timeoutSeconds: system.device.timeoutSeconds,
-                    retries: system.device.retries, patienceSeconds: system.thresholds.staleAfterSeconds,
-                    decode: decode))
+        let tasks = MonitoringTasks()
+        let installation = Installation(
+            configuration: configuration, profiles: profiles, monitor: monitor, backend: backend, tasks: tasks, logger: logger
+        ) {
+            observeOutcome($0)
+            metrics?.observe($0)
+            continuation.yield($0)
         }
-        let pollers = endpointOrder.map { endpoint in
-            BusPoller(endpoint: endpoint, devices: devicesByEndpoint[endpoint] ?? []) {
-                observeOutcome($0)
-                metrics?.observe($0)
-                continuation.yield($0)
-            }
-        }
-        for poller in pollers {
-            pipelines[poller.endpoint]?.forEach { $0.attach(poller) }
-        }
-        // Remote panels over several systems, and the self-test command of every device whose profile has one.
-        let remotePanels = try await RemotePanels.claim(configuration, backend: backend, logger: logger)
-        panels += remotePanels.inputs
-        await monitor.attach(
-            selfTests: DeviceSelfTestLink.links(
-                configuration, profiles: profiles,
-                pollers: Dictionary(pollers.map { ($0.endpoint, $0) }, uniquingKeysWith: { first, _ in first })),
-            remotePanels: remotePanels.outputs, logger: logger)
+        try await installation.assemble()
+        let changes = ConfigurationChanges(
+            installation: installation, configuration: configuration, persistence: persistence, logger: logger)
         let heartbeat = Heartbeat()
         let readiness = Readiness(awaiting: [.monitoring, .http])
         let monitorService = MonitorService(
-            monitor: monitor, pollers: pollers, drivers: Array(drivers.values) + remotePanels.drivers, panels: panels, outcomes: outcomes,
+            monitor: monitor, installation: installation, tasks: tasks, outcomes: outcomes,
             outcomesContinuation: continuation, heartbeat: heartbeat, readiness: readiness, logger: logger)
         // Add-ons: the HTTP server, the users file and the BMS server. None of them can stop the
         // monitor: each that cannot start (or fails later) is degraded, shown and retried.
@@ -222,8 +178,9 @@ public struct IsoWatchRuntime: Sendable {
                         try await publisher.run()
                     }))
         }
+        services.append(ReloadOnHangUpService(changes: changes, logger: logger))
         services.append(watchdog)
-        return IsoWatchRuntime(services: services, monitor: monitor, addOns: addOns, persistence: persistence)
+        return IsoWatchRuntime(services: services, monitor: monitor, changes: changes, addOns: addOns, persistence: persistence)
     }
 
     /// Journals the hashes of the configuration and users file now in force (`service.configuration`).

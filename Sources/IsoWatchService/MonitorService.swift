@@ -3,12 +3,12 @@ import Logging
 import ServiceLifecycle
 
 /// Polls every bus, feeds the outcomes to the monitor, lets time pass for its alarm delays, and
-/// keeps the outputs driven, until a graceful shutdown.
+/// keeps the outputs driven, until a graceful shutdown. Hardware that a reloaded configuration
+/// adds is started in the same task groups (`MonitoringTasks`).
 struct MonitorService: Service {
     let monitor: SystemMonitor
-    let pollers: [BusPoller]
-    let drivers: [OutputDriver]
-    let panels: [PanelInputs]
+    let installation: Installation
+    let tasks: MonitoringTasks
     let outcomes: AsyncStream<PollOutcome>
     let outcomesContinuation: AsyncStream<PollOutcome>.Continuation
     /// Beats once per tick: the systemd watchdog is fed only while this loop comes round.
@@ -33,49 +33,52 @@ struct MonitorService: Service {
         await monitor.start()
         // The drivers outlive the monitoring tasks: after those stop, each driver still has to
         // drive its relays to the alarm state before it releases the lines.
-        await withTaskGroup(of: Void.self) { drivingGroup in
-            for driver in drivers {
-                drivingGroup.addTask { await driver.run() }
+        await withDiscardingTaskGroup { drivingGroup in
+            drivingGroup.addTask {
+                await monitorUntilShutdownWhileDriving()
+                await installation.finishDrivers()
+                tasks.finishDriving()
             }
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { [monitor, outcomes] in
-                    for await outcome in outcomes {
-                        await monitor.handle(outcome)
-                    }
+            for await work in tasks.driving {
+                drivingGroup.addTask { await work() }
+            }
+        }
+    }
+
+    private func monitorUntilShutdownWhileDriving() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { [monitor, outcomes] in
+                for await outcome in outcomes {
+                    await monitor.handle(outcome)
                 }
-                group.addTask { [monitor, heartbeat] in
-                    // The monitor's timer, not `Task.sleep`: the heartbeat beats from the
-                    // monitor's thread however busy the pool is.
-                    while (try? await monitor.executor.sleep(for: Self.tickInterval)) != nil {
-                        await monitor.tick()
-                        heartbeat.beat()
-                    }
+            }
+            group.addTask { [monitor, heartbeat] in
+                // The monitor's timer, not `Task.sleep`: the heartbeat beats from the
+                // monitor's thread however busy the pool is.
+                while (try? await monitor.executor.sleep(for: Self.tickInterval)) != nil {
+                    await monitor.tick()
+                    heartbeat.beat()
                 }
-                for panel in panels {
-                    group.addTask { [monitor] in await panel.run(monitor: monitor) }
-                }
-                for poller in pollers {
-                    poller.start()
-                }
+            }
+            group.addTask {
+                await installation.start()
                 readiness.markReady(.monitoring)
-                logger.info("monitoring started", metadata: ["buses": "\(pollers.count)"])
+                let buses = await installation.busCount
+                logger.info("monitoring started", metadata: ["buses": "\(buses)"])
 
                 // Until SIGTERM (graceful) or cancellation.
                 try? await gracefulShutdown()
 
                 logger.info("monitoring stopping")
-                for poller in pollers {
-                    await poller.stop()
-                }
+                await installation.stopMonitoring()
                 outcomesContinuation.finish()
-                for panel in panels {
-                    await panel.release()
-                }
-                group.cancelAll()
+                tasks.finishMonitoring()
             }
-            for driver in drivers {
-                driver.finish()
+            // Panel inputs, now and as reloads add them; the stream ends when monitoring stops.
+            for await work in tasks.monitoring {
+                group.addTask { await work() }
             }
+            group.cancelAll()
         }
     }
 }

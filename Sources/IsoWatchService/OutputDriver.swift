@@ -71,13 +71,20 @@ final class OutputDriver: Sendable {
     private let wanted: AsyncStream<AlarmOutputs>
     private let continuation: AsyncStream<AlarmOutputs>.Continuation
     private let logger: Logger
+    /// Ends when `run()` has left the relays in the alarm state and released the lines.
+    private let released: AsyncStream<Void>
+    private let releasedContinuation: AsyncStream<Void>.Continuation
 
     init(systemID: String, relays: [OutputRelay], logger: Logger) {
         self.systemID = systemID
         self.relays = relays
         self.logger = logger
         (wanted, continuation) = AsyncStream.makeStream(of: AlarmOutputs.self, bufferingPolicy: .bufferingNewest(1))
+        (released, releasedContinuation) = AsyncStream.makeStream(of: Void.self)
     }
+
+    /// The lines this driver holds.
+    var lines: [LineAddress] { relays.map(\.line.address) }
 
     /// Claims the system's configured lines, each driven to its alarm state in the claim itself:
     /// the service starts in alarm until the first valid measurement (IEC 60364-7-710 asks for
@@ -138,6 +145,14 @@ final class OutputDriver: Sendable {
             await write(relay, OutputRelay.alarmState(energise: relay.energise))
             await relay.line.release()
         }
+        releasedContinuation.finish()
+    }
+
+    /// Finishes the driver and waits until its lines show the alarm state and are released (a
+    /// system removed or moved to other lines by a reload).
+    func finishAndWaitForRelease() async {
+        finish()
+        for await _ in released {}
     }
 
     /// The order of the writes of one change: every lamp, buzzer or contact that comes on before
@@ -188,32 +203,28 @@ struct RemotePanelOutputs: Sendable {
         self.panels = panels
     }
 
+    /// The panels of a reloaded configuration: a panel that stays (same id, same driver) keeps what
+    /// it was last driven to, so that recombining its members moves none of its relays.
+    func rebuilt(with new: RemotePanelOutputs) -> RemotePanelOutputs {
+        var result = new
+        result.latest = latest
+        for index in result.panels.indices {
+            if let old = panels.first(where: { $0.id == result.panels[index].id && $0.driver === result.panels[index].driver }) {
+                result.panels[index].submitted = old.submitted
+            }
+        }
+        return result
+    }
+
     /// A member system's outputs changed; every panel it belongs to is driven to the new combination.
     mutating func update(system id: String, outputs: AlarmOutputs) {
         latest[id] = outputs
         for index in panels.indices where panels[index].members.contains(id) {
-            let combined = Self.combine(panels[index].members.map { latest[$0] })
+            let combined = AlarmOutputs.combining(panels[index].members.map { latest[$0] })
             if combined != panels[index].submitted {
                 panels[index].submitted = combined
                 panels[index].driver.submit(combined)
             }
         }
-    }
-
-    /// Yellow, buzzer and common alarm when any member shows them; green only when every member
-    /// is green. A member that has not reported yet counts as in alarm: like a theatre's own
-    /// panel, a remote one starts in alarm and never shows green on trust.
-    static func combine(_ members: [AlarmOutputs?]) -> AlarmOutputs {
-        let known = members.compactMap { $0 }
-        let unknown = known.count < members.count
-        let yellow = unknown || known.contains(where: \.yellow)
-        return AlarmOutputs(
-            green: !unknown && !known.isEmpty && known.allSatisfy(\.green),
-            yellow: yellow,
-            buzzer: unknown || known.contains(where: \.buzzer),
-            commonAlarm: unknown || known.contains(where: \.commonAlarm),
-            indicators: known.reduce(into: Set<AlarmCondition>()) { $0.formUnion($1.indicators) },
-            oldAlarms: known.reduce(into: Set<AlarmCondition>()) { $0.formUnion($1.oldAlarms) },
-            testInProgress: known.contains(where: \.testInProgress))
     }
 }

@@ -38,7 +38,7 @@ public struct StoreSettings: Sendable, Equatable {
 }
 
 /// The SQLite database of one isowatch instance: the append-only event journal, readings (raw
-/// and downsampled) and alarm episodes.
+/// and downsampled), alarm episodes and the configuration versions (`ConfigurationHistory`).
 ///
 /// Every method is synchronous and blocks on disk I/O (each commit is fsynced: synchronous =
 /// FULL in WAL mode), so call it from a thread you own, or use the `async` variants, which run on
@@ -160,6 +160,7 @@ public final class HistoryStore: Sendable {
                     CREATE UNIQUE INDEX event_chain ON event(previous_hash);
                     """)
         }
+        migrator.registerMigration("v4: configuration versions", migrate: ConfigurationHistory.createTable)
         return migrator
     }
 

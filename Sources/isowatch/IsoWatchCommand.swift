@@ -7,7 +7,7 @@ struct IsoWatchCommand: AsyncParsableCommand {
         abstract: "Monitor for the isolated power supplies (medical IT systems) of operating theatres.",
         subcommands: [
             RunCommand.self, CheckConfigCommand.self, ReadCommand.self, UserCommand.self, AnalyzeCommand.self,
-            JournalCommand.self,
+            JournalCommand.self, ReloadCommand.self,
         ]
     )
 }

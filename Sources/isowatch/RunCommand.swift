@@ -15,6 +15,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(name: .long, help: "Write the process id here (for isowatch reload); removed at exit.")
+    var pidFile: String?
+
     func run() async throws {
         // Under systemd stderr is the journal: priorities as <N> prefixes, no timestamps of our own.
         let toJournal = JournaldLogHandler.standardErrorIsJournal()
@@ -35,6 +38,10 @@ struct RunCommand: AsyncParsableCommand {
             onListening: { port in
                 logger.notice("live readings at http://\(configuration.http.host):\(port)/api/v1/systems")
             })
+        if let pidFile {
+            try Data("\(ProcessInfo.processInfo.processIdentifier)\n".utf8).write(to: URL(fileURLWithPath: pidFile))
+        }
+        defer { if let pidFile { try? FileManager.default.removeItem(atPath: pidFile) } }
         let group = ServiceGroup(
             services: runtime.services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
             logger: logger)

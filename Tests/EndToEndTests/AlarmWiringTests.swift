@@ -113,17 +113,17 @@ import Testing
     static let silenced = AlarmOutputs(green: false, yellow: true, buzzer: false, commonAlarm: true, indicators: [.insulation])
 
     @Test func test_remotePanelIsGreenOnlyWhileEveryMemberIsGreen() {
-        #expect(RemotePanelOutputs.combine([Self.green, Self.green]).green)
-        let one = RemotePanelOutputs.combine([Self.green, Self.sounding])
+        #expect(AlarmOutputs.combining([Self.green, Self.green]).green)
+        let one = AlarmOutputs.combining([Self.green, Self.sounding])
         #expect(!one.green && one.yellow && one.buzzer && one.commonAlarm && one.indicators == [.overload])
-        let quiet = RemotePanelOutputs.combine([Self.silenced, Self.green])
+        let quiet = AlarmOutputs.combining([Self.silenced, Self.green])
         #expect(quiet.yellow && !quiet.buzzer, "silenced at the theatre, silent at the panel; yellow stays")
-        let both = RemotePanelOutputs.combine([Self.silenced, Self.sounding])
+        let both = AlarmOutputs.combining([Self.silenced, Self.sounding])
         #expect(both.buzzer && both.indicators == [.insulation, .overload])
     }
 
     @Test func test_remotePanelMemberNotYetReportedCountsAsAlarm() {
-        let combined = RemotePanelOutputs.combine([Self.green, nil])
+        let combined = AlarmOutputs.combining([Self.green, nil])
         #expect(!combined.green && combined.yellow && combined.buzzer && combined.commonAlarm)
     }
 
@@ -136,7 +136,9 @@ import Testing
     @Test func test_imdContactDisagreesWithAHealthyValueOnlyPastTheRelease() {
         let thresholds = Thresholds(insulationResponseOhms: 50_000)
         func disagrees(_ contact: Bool, _ reading: DecodedReading) -> Bool? {
-            DeviceChecks.disagrees(contactActive: contact, reading: reading, thresholds: thresholds, hysteresisPercent: 25)
+            SystemSupervisor.contactDisagrees(
+                contactActive: contact, reading: reading,
+                insulation: InsulationLevel(responseOhms: thresholds.insulationResponseOhms, releaseHysteresisPercent: 25))
         }
         #expect(disagrees(true, Self.reading(500_000)) == true, "contact signals, Modbus healthy")
         #expect(disagrees(true, Self.reading(55_000)) == false, "inside the hysteresis: nothing to compare")

@@ -38,11 +38,18 @@ struct WebClient {
     }
 
     func send(_ method: String, _ path: String, json: [String: Any]? = nil, cookie: String? = nil) async throws -> Reply {
+        try await send(
+            method, path, body: try json.map { try JSONSerialization.data(withJSONObject: $0) }, contentType: "application/json",
+            cookie: cookie)
+    }
+
+    /// A request with a body of any type (a YAML configuration); `contentType` is sent with a body only.
+    func send(_ method: String, _ path: String, body: Data?, contentType: String?, cookie: String? = nil) async throws -> Reply {
         var request = URLRequest(url: URL(string: base + path)!)
         request.httpMethod = method
-        if let json {
-            request.httpBody = try JSONSerialization.data(withJSONObject: json)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        if let body {
+            request.httpBody = body
+            if let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
         }
         if let cookie { request.setValue(cookie, forHTTPHeaderField: "Cookie") }
         let (data, response) = try await session.data(for: request)

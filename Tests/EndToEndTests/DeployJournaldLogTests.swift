@@ -1,6 +1,6 @@
 import Foundation
+import IsoWatchCore
 import IsoWatchService
-import IsoWatchSimulator
 import IsoWatchTesting
 import Logging
 import Testing

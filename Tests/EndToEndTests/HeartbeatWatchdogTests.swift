@@ -67,10 +67,10 @@ import Testing
         let process: Process
         let log: URL
 
-        init(configuration: URL, log: URL) throws {
+        init(configuration: URL, log: URL, extraArguments: [String] = []) throws {
             let process = Process()
             process.executableURL = try RepositoryPaths.requiredProduct("isowatch")
-            process.arguments = ["run", "--config", configuration.path]
+            process.arguments = ["run", "--config", configuration.path] + extraArguments
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             let handle = try FileHandle(forWritingTo: log)
             process.standardOutput = handle

@@ -230,13 +230,16 @@ final class StandaloneHTTP: Sendable {
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
-    init(state: any LiveStateProvider, access: WebAccess, limits: HTTPLimits = HTTPLimits()) async throws {
+    init(
+        state: any LiveStateProvider, access: WebAccess, limits: HTTPLimits = HTTPLimits(),
+        configuration: (any ConfigurationControl)? = nil
+    ) async throws {
         var logger = Logger(label: "isowatch-standalone")
         logger.logLevel = .warning
         let bound = Mutex<Int?>(nil)
         let service = try HTTPServer.makeApplication(
             state: state, host: "127.0.0.1", port: 0, logger: logger, access: access, limits: limits,
-            onListening: { port in bound.withLock { $0 = port } })
+            configuration: configuration, onListening: { port in bound.withLock { $0 = port } })
         group = ServiceGroup(services: [service], logger: logger)
         task = Task { [group] in try await group.run() }
         _ = try await eventually(within: 30) { bound.withLock { $0 } != nil }

@@ -1,6 +1,6 @@
 import Foundation
 import IsoWatchAlarms
-import IsoWatchSimulator
+import IsoWatchCore
 import IsoWatchTesting
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import IsoWatchCore
 import IsoWatchGPIO
+import IsoWatchModbus
 import IsoWatchService
 import IsoWatchSimulator
 import IsoWatchSnapshot
@@ -23,6 +24,8 @@ final class ServiceHarness: Sendable {
     private let task: Task<Void, any Error>
     /// The add-ons' health (HTTP server, users file, BMS server), as `/healthz` shows it.
     let addOns: AddOnBoard
+    /// The service as assembled (its configuration changes, its monitor for `@testable` tests).
+    let runtime: IsoWatchRuntime
     private let boundPort = BoundPort()
     /// The port the HTTP server listens on (the latest, should it have been restarted).
     var httpPort: Int { boundPort.port ?? 0 }
@@ -39,8 +42,12 @@ final class ServiceHarness: Sendable {
     /// - Parameters:
     ///   - addOnBackoff: how add-ons that cannot start are retried (short in tests).
     ///   - waitForHTTP: return only once the HTTP server listens (false: for a server that cannot start).
+    ///   - configurationFile: where to write the configuration (then the service is started from
+    ///     that file, as `isowatch run --config` does, and can reload it).
+    ///   - observeOutcome: sees every poll outcome as it enters the service.
     init(
-        site: SiteDescription, configurationYAML: String, addOnBackoff: AddOnBackoff = .standard, waitForHTTP: Bool = true
+        site: SiteDescription, configurationYAML: String, addOnBackoff: AddOnBackoff = .standard, waitForHTTP: Bool = true,
+        configurationFile: URL? = nil, observeOutcome: @escaping @Sendable (PollOutcome) -> Void = { _ in }
     ) async throws {
         simulator = try Simulator(site: site, profiles: Self.profiles)
         let tcpPort = simulator.endpoints.compactMap(\.tcpPort).first.map(Int.init) ?? 0
@@ -48,9 +55,14 @@ final class ServiceHarness: Sendable {
         let yaml = configurationYAML
             .replacingOccurrences(of: "{TCP_PORT}", with: String(tcpPort))
             .replacingOccurrences(of: "{RTU_PATH}", with: ptyPath)
-        configuration = try ConfigurationLoader.parse(
-            yaml: yaml, fileName: "end-to-end.yaml", baseDirectory: RepositoryPaths.root.appending(path: "hardware/demo"),
-            profiles: Self.profiles)
+        if let configurationFile {
+            try Data(yaml.utf8).write(to: configurationFile)
+            configuration = try ConfigurationLoader.load(file: configurationFile, profiles: Self.profiles)
+        } else {
+            configuration = try ConfigurationLoader.parse(
+                yaml: yaml, fileName: "end-to-end.yaml", baseDirectory: RepositoryPaths.root.appending(path: "hardware/demo"),
+                profiles: Self.profiles)
+        }
         gpio = SimulatedGPIOBackend(chips: [SimulatedChip(name: "gpiochip0")])
 
         var logger = Logger(label: "isowatch-e2e")
@@ -58,7 +70,8 @@ final class ServiceHarness: Sendable {
         let port = boundPort
         let runtime = try await IsoWatchRuntime.make(
             configuration: configuration, profiles: Self.profiles, gpio: gpio, logger: logger,
-            onListening: { bound in port.set(bound) }, addOnBackoff: addOnBackoff)
+            onListening: { bound in port.set(bound) }, observeOutcome: observeOutcome, addOnBackoff: addOnBackoff)
+        self.runtime = runtime
         addOns = runtime.addOns
         group = ServiceGroup(services: runtime.services, logger: logger)
         task = Task { [group] in try await group.run() }

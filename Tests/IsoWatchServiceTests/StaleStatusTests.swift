@@ -1,6 +1,5 @@
 import Foundation
 import IsoWatchCore
-import IsoWatchSimulator
 import IsoWatchSnapshot
 import IsoWatchTesting
 import Logging

@@ -1,8 +1,8 @@
 import Foundation
-import IsoWatchSimulator
+import IsoWatchCore
 
 /// The parts of service configuration files that the end-to-end suites share; the files are
-/// written with the simulator's `ServiceConfigurationYAML`, the one generator of that text.
+/// written with IsoWatchCore's `ServiceConfigurationYAML`, the one generator of that text.
 extension ServiceConfigurationYAML {
     /// The fast polling end-to-end tests use, so a changed value reaches the API within a second.
     public static let fastPolling = """

@@ -1,8 +1,9 @@
 import Foundation
 
 /// One problem in a configuration or device-profile file, located precisely enough that an
-/// electrician on site can open the file at the right line without knowing the code.
-public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+/// electrician on site can open the file at the right line without knowing the code. Its JSON
+/// (`file`, `line`, `column`, `field`, `reason`) is how the HTTP API names a rejected upload's problems.
+public struct ConfigurationError: Error, Sendable, Equatable, Codable, CustomStringConvertible {
     /// The file as the loader was given it (a path, or the name passed to `parse`).
     public var file: String
     /// 1-based line, or 0 when the problem concerns the whole file or directory.

@@ -13,17 +13,7 @@
   let pendingAction = null;
 
   const $ = (selector) => document.querySelector(selector);
-  function element(name, attributes, children) {
-    const node = document.createElement(name);
-    for (const [key, value] of Object.entries(attributes || {})) {
-      if (value === undefined || value === null || value === false) continue;
-      if (key === "text") node.textContent = value;
-      else if (key === "dataset") Object.assign(node.dataset, value);
-      else node.setAttribute(key, value === true ? "" : String(value));
-    }
-    for (const child of children || []) if (child) node.appendChild(child);
-    return node;
-  }
+  const element = window.DOM.element;
 
   // ---- Values, with their units and any "<" / ">" from the device's measuring range ----
 
@@ -218,6 +208,7 @@
     $("#sign-in").hidden = signedIn;
     $("#sign-out").hidden = !signedIn;
     $("#user-name").textContent = signedIn ? `${session.user.name} (${session.user.role})` : "";
+    $("#configuration-link").hidden = !signedIn || !["engineer", "admin"].includes(session.user.role);
   }
 
   function openLogin(reason) {

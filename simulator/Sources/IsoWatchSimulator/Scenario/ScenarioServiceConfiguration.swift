@@ -70,7 +70,11 @@ public struct ScenarioServiceConfiguration: Sendable {
             case .rtu(let server):
                 // The link when there is one, as a real installation names its adapter by a udev
                 // symlink: the pty behind it changes when the adapter is unplugged and put back.
-                transport = Text.rtu(device: server.linkPath ?? server.slavePath, line: server.serialLine)
+                let line = server.serialLine
+                transport = Text.rtu(
+                    SerialSettings(
+                        device: server.linkPath ?? server.slavePath, baud: line.baud, parity: line.parity,
+                        dataBits: line.dataBits, stopBits: line.stopBits))
             }
             let settings = scenario.service[reference] ?? ServiceSettings()
             var thresholds = settings.thresholds

@@ -56,7 +56,7 @@ public struct CommercialReadingFilter: Sendable {
         case confirmed
     }
 
-    public let settings: Settings
+    public var settings: Settings
     private var lastCounter: UInt32?
     private var lastFreshSeconds: Double?
     /// The last insulation value that passed as an actual measurement.
@@ -132,7 +132,7 @@ public struct CommercialReadingFilter: Sendable {
 extension CommercialReadingFilter {
     /// The filter for one configured IT system: alarm-level is at or below the higher of the
     /// response and prewarning values.
-    init(_ thresholds: Thresholds) {
+    public init(_ thresholds: Thresholds) {
         let highest = max(thresholds.insulationResponseOhms, thresholds.insulationPrewarningOhms ?? 0)
         self.init(settings: Settings(neverHoldAtOrBelowOhms: highest, staleAfterSeconds: thresholds.staleAfterSeconds))
     }

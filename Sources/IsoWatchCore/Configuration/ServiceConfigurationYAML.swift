@@ -1,9 +1,7 @@
-import IsoWatchCore
-
 /// Service configuration files (the schema `ConfigurationLoader` reads) written from parts: the one
-/// generator of that text, used by `ScenarioServiceConfiguration` (the scenario test and
-/// `isowatch-sim scenario run --service-config`) and by the tests, which pass the sections they
-/// care about as YAML fragments written without indentation.
+/// generator of that text, beside its reader. The simulator's `ScenarioServiceConfiguration` (the
+/// scenario test and `isowatch-sim scenario run --service-config`) and the tests use it; the tests
+/// pass the sections they care about as YAML fragments written without indentation.
 public enum ServiceConfigurationYAML {
     /// A whole file: the site, the HTTP listener (`http`: the mapping's entries), the GPIO backend
     /// (`gpio`: likewise), `topLevel` sections (one per line, without indentation) and the system
@@ -52,10 +50,10 @@ public enum ServiceConfigurationYAML {
         #"{ tcp: { host: "\#(host)", port: \#(port) } }"#
     }
 
-    /// `device.transport` for Modbus RTU on `device` (a serial device or its symlink).
-    public static func rtu(device: String, line: SerialLine) -> String {
-        #"{ rtu: { device: "\#(device)", baud: \#(line.baud), parity: \#(line.parity.rawValue), "#
-            + "data_bits: \(line.dataBits), stop_bits: \(line.stopBits) } }"
+    /// `device.transport` for Modbus RTU.
+    public static func rtu(_ serial: SerialSettings) -> String {
+        #"{ rtu: { device: "\#(serial.device)", baud: \#(serial.baud), parity: \#(serial.parity.rawValue), "#
+            + "data_bits: \(serial.dataBits), stop_bits: \(serial.stopBits) } }"
     }
 
     /// An output or input line: `{ chip: gpiochip0, line: 20 }`.

@@ -1,4 +1,3 @@
-import IsoWatchAlarms
 import IsoWatchCore
 
 extension AlarmSettings {
@@ -6,7 +5,7 @@ extension AlarmSettings {
     ///
     /// - Parameter mapped: the quantities the system's device profile publishes; nil when unknown
     ///   (then only the functions the configuration marks `fitted` are monitored).
-    init(_ system: SystemConfiguration, mapped: Set<Quantity>? = nil) {
+    public init(_ system: SystemConfiguration, mapped: Set<Quantity>? = nil) {
         let thresholds = system.thresholds
         let timing = system.alarms
         self.init(
@@ -60,4 +59,3 @@ extension AlarmSettings {
         return result
     }
 }
-

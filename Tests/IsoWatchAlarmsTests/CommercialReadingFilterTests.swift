@@ -1,6 +1,6 @@
 import Foundation
 import IsoWatchCore
-import IsoWatchService
+import IsoWatchAlarms
 import Testing
 
 /// The filter between a commercial IMD's poll and the alarm machine (issue 4 §3).
