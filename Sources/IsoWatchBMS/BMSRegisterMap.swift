@@ -29,6 +29,15 @@ public struct BMSSystemValues: Sendable, Equatable {
     public var windingTemperatureCelsius: Double?
     public var readingAgeSeconds: Double?
 
+    /// A slot whose system a reloaded configuration removed: the map keeps its addresses until
+    /// the next start (a BMS's points list must not shift), and the slot reads as an alarm with
+    /// communication lost and no values, never as a healthy system.
+    public static let notMonitored = BMSSystemValues(
+        alarmState: .alarm, activeConditions: [.communication], unacknowledgedConditions: [], green: false, yellow: true,
+        buzzer: false, commonAlarm: true, silenced: false, communicationOK: false, stale: true, insulationResistanceOhms: nil,
+        insulationValidity: 3, leakageCapacitanceFarads: nil, loadPercent: nil, loadCurrentAmperes: nil,
+        windingTemperatureCelsius: nil, readingAgeSeconds: nil)
+
     public init(
         alarmState: AlarmState, activeConditions: [AlarmCondition], unacknowledgedConditions: [AlarmCondition], green: Bool, yellow: Bool,
         buzzer: Bool, commonAlarm: Bool, silenced: Bool, communicationOK: Bool, testInProgress: Bool = false, stale: Bool,

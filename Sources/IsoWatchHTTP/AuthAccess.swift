@@ -11,7 +11,9 @@ public struct WebAccess: Sendable {
     /// Reading without signing in. Actions always need a signed-in user.
     public var openRead: Bool
     /// The users who may sign in, as last loaded; unavailable while the users file cannot be used.
-    public private(set) var userFile: LiveUsers
+    /// Without a users file nobody can sign in, so reading is open (unless `open_read: false`
+    /// says otherwise) and every action is refused.
+    public internal(set) var userFile: LiveUsers
     public var users: UserDirectory { userFile.directory ?? UserDirectory() }
     public var sessionLifetimeSeconds: Double
     /// A session unused this long ends (401 on its next use); 30 minutes by default.
@@ -21,8 +23,10 @@ public struct WebAccess: Sendable {
     /// PEM files: when set the server speaks only HTTPS and session cookies are `Secure`.
     public var tls: TLSFiles?
     /// Writes one journal entry: kind (`login`, `login_refused`, `logout`, `silence`,
-    /// `acknowledge`, `test`), user name, IT system (for actions) and detail. Wired by the runtime
-    /// to the durable journal; the HTTP layer knows nothing of how it is stored.
+    /// `acknowledge`, `test`; for users `added`, `role_changed`, `disabled`, `enabled`,
+    /// `password_reset`, `deleted`, `password_changed`), the acting user's name, IT system (for
+    /// actions) and detail. Wired by the runtime to the durable journal (as `user.<kind>`); the
+    /// HTTP layer knows nothing of how it is stored.
     public var journal: AccessJournal
     /// Whether `/metrics` answers without a session (`http.metrics: open`).
     public var openMetrics: Bool
@@ -46,15 +50,6 @@ public struct WebAccess: Sendable {
         self.journal = journal
     }
 
-    /// From the configuration's `http:` section. Without a users file nobody can sign in, so
-    /// reading is open (unless `open_read: false` says otherwise) and every action is refused.
-    public static func from(
-        _ settings: HTTPSettings, journal: @escaping AccessJournal = { _, _, _, _ in }
-    ) throws -> WebAccess {
-        let users = try settings.usersFile.map(UserDirectory.load) ?? UserDirectory()
-        return from(settings, users: LiveUsers(users), journal: journal)
-    }
-
     /// With the users held by `users`, which the service reloads (an unusable users file is an
     /// add-on that degrades: sign-in answers 503 until the file can be used again).
     public static func from(
@@ -71,40 +66,6 @@ public struct WebAccess: Sendable {
 
     /// Open reading, no users: the walking skeleton's behaviour, for tools and tests that only read.
     public static let openReadOnly = WebAccess(openRead: true, users: UserDirectory())
-}
-
-/// The users file as the service holds it: the directory last loaded, or why it cannot be used.
-public final class LiveUsers: Sendable {
-    public enum Availability: Sendable, Equatable {
-        case available(UserDirectory)
-        case unavailable(reason: String)
-    }
-
-    private let state: Mutex<Availability>
-
-    public init(_ directory: UserDirectory) {
-        state = Mutex(.available(directory))
-    }
-
-    public init(unavailable reason: String) {
-        state = Mutex(.unavailable(reason: reason))
-    }
-
-    public var availability: Availability { state.withLock { $0 } }
-
-    public var directory: UserDirectory? {
-        if case .available(let directory) = availability { return directory }
-        return nil
-    }
-
-    public func replace(with directory: UserDirectory) {
-        state.withLock { $0 = .available(directory) }
-    }
-
-    /// Nobody can sign in until the file is loaded again; sessions already open stay valid.
-    public func markUnavailable(reason: String) {
-        state.withLock { $0 = .unavailable(reason: reason) }
-    }
 }
 
 /// The request context of every isowatch route: the client's address (for the sign-in limit) and
@@ -140,13 +101,28 @@ let sessionCookieName = "isowatch_session"
 /// (`endpointPath`, the registered pattern), never on the request's path text, so no spelling of a
 /// path can reach a guarded handler without the guard. The sign-in routes themselves, `/healthz`
 /// and the dashboard's static files stay reachable.
+///
+/// The session's user is looked up in the users file in force at every request: a role changed
+/// there applies to the next request; a user deleted, disabled or given another password there is
+/// signed out, and the first API request that still presents the session gets 401 with the
+/// reason. A user who must change their password gets 403 on every API route but the password
+/// change, sign-out and `GET /api/v1/session`.
 struct SessionMiddleware: RouterMiddleware {
     typealias Context = IsoWatchRequestContext
     let sessions: SessionStore
+    let users: LiveUsers
     let openRead: Bool
     let openMetrics: Bool
 
     static let alwaysOpen: Set<String> = ["/api/v1/login", "/api/v1/logout", "/api/v1/session"]
+    /// What a user who must change their password may still do.
+    static let openBeforePasswordChange: Set<String> = alwaysOpen.union(["/api/v1/session/password"])
+    /// Holds the connection of the live stream, which a session that ends must close.
+    static let streamRoute = "/api/v1/stream"
+
+    func isGuarded(route: String) -> Bool {
+        route == "/metrics" || (route.hasPrefix("/api/") && !Self.alwaysOpen.contains(route))
+    }
 
     func needsSession(route: String) -> Bool {
         if route == "/metrics" { return !openMetrics }
@@ -158,19 +134,30 @@ struct SessionMiddleware: RouterMiddleware {
     ) async throws -> Response {
         var context = context
         var ended: String?
-        if let token = request.cookies[sessionCookieName]?.value {
-            switch sessions.lookup(token: token) {
+        let token = request.cookies[sessionCookieName]?.value
+        if let token {
+            switch sessions.lookup(token: token, users: users.directory) {
             case .active(let user): context.user = user
             case .ended(let reason): ended = reason
             case .unknown: break
             }
         }
         // A request no route matched has no endpoint path: it gets the router's 404 either way.
-        if context.user == nil, request.method == .get || request.method == .head,
-            let route = context.endpointPath, needsSession(route: route)
+        guard let route = context.endpointPath else { return try await next(request, context) }
+        if let ended, isGuarded(route: route) {
+            return HTTPServer.errorResponse(.unauthorized, "\(ended); sign in again")
+        }
+        if context.user == nil, request.method == .get || request.method == .head, needsSession(route: route) {
+            return HTTPServer.errorResponse(.unauthorized, "sign in to read (reading is not open on this server)")
+        }
+        if let user = context.user, user.mustChangePassword, route.hasPrefix("/api/") || route == "/metrics",
+            !Self.openBeforePasswordChange.contains(route)
         {
-            let reason = ended.map { "\($0); sign in again" } ?? "sign in to read (reading is not open on this server)"
-            return HTTPServer.errorResponse(.unauthorized, reason)
+            return HTTPServer.errorResponse(
+                .forbidden, "password change required: '\(user.name)' must set a new password (POST /api/v1/session/password) first")
+        }
+        if let token, context.user != nil, route == Self.streamRoute {
+            sessions.attach(stream: context.channel, token: token)
         }
         return try await next(request, context)
     }

@@ -12,7 +12,14 @@ import NIOCore
 ///   when the password checkers are all busy, or while the users file cannot be used.
 /// - `POST /api/v1/logout` → 204, the session ends and the cookie is cleared.
 /// - `GET /api/v1/session` → 200 `{"user": {…} or null, "open_read"}`: what the dashboard needs to
-///   decide between showing data and asking to sign in.
+///   decide between showing data and asking to sign in (or for a new password).
+/// - `POST /api/v1/session/password` `{"current", "new"}` → 204: any signed-in user sets their
+///   own password (and so clears `must_change_password`); the user's other sessions end. 403 for
+///   a wrong current password (counted like a failed sign-in, 429 beyond the limit), 422 for a
+///   new one the rules refuse.
+///
+/// A disabled user who gives the right password is refused with 403 and the reason. The
+/// administration of users (`UsersRoutes`) is registered with these routes.
 struct AuthRoutes {
     let access: WebAccess
     let sessions: SessionStore
@@ -29,16 +36,19 @@ struct AuthRoutes {
         var name: String
         var role: String
         var expiresAt: Date
+        var mustChangePassword: Bool
 
         init(_ user: SignedInUser) {
             name = user.name
             role = user.role.rawValue
             expiresAt = user.expires
+            mustChangePassword = user.mustChangePassword
         }
 
         enum CodingKeys: String, CodingKey {
             case name, role
             case expiresAt = "expires_at"
+            case mustChangePassword = "must_change_password"
         }
     }
 
@@ -77,6 +87,16 @@ struct AuthRoutes {
         router.get("/api/v1/session") { _, context -> Response in
             HTTPServer.jsonResponse(SessionDocument(user: context.user.map(UserDocument.init), openRead: access.openRead))
         }
+        router.post("/api/v1/session/password") { request, context -> Response in
+            do {
+                return try await changePassword(request, context: context)
+            } catch let refusal as RequestRefusal {
+                return refusal.response
+            }
+        }
+        // A new users file ends the sessions it no longer allows at once (and closes their streams).
+        access.userFile.follow(sessions)
+        UsersRoutes(access: access, logger: logger).register(on: router)
     }
 
     /// The largest sign-in body read: a name of at most 64 characters and a password fit many
@@ -141,13 +161,71 @@ struct AuthRoutes {
             return HTTPServer.errorResponse(.unauthorized, "wrong name or password")
         }
         limiter.succeeded(user: account.name, address: address, slot: slot)
-        let (token, user) = sessions.open(name: account.name, role: account.role)
+        // Said only to whoever knows the password: to anyone else a disabled user is a wrong password.
+        guard !account.disabled else {
+            await refused(name: account.name, address: address, reason: "the user is disabled")
+            return HTTPServer.errorResponse(
+                .forbidden, "the user '\(account.name)' is disabled; an administrator can enable it again")
+        }
+        let (token, user) = sessions.open(account)
         await journal("login", user: account.name, detail: "signed in as \(account.role.rawValue) from \(address)")
         var response = HTTPServer.jsonResponse(UserDocument(user))
         // A browser-session cookie (no Max-Age, no Expires): closing the browser forgets it. The
         // server ends the session itself after its lifetime or its idle time, whichever is first.
         response.setCookie(cookie(value: token, maxAge: nil))
         return response
+    }
+
+    /// The signed-in user sets a new password, proving the current one (which a stolen session
+    /// does not know). Guesses at it count against the sign-in limits.
+    private func changePassword(_ request: Request, context: IsoWatchRequestContext) async throws -> Response {
+        guard let user = context.user, let token = request.cookies[sessionCookieName]?.value else {
+            return HTTPServer.errorResponse(.unauthorized, "sign in to change your password")
+        }
+        let body = try await RequestRefusal.jsonObject(request, keys: ["current", "new"])
+        let current = try body.requiredString("current")
+        let new = try body.requiredString("new")
+        guard let account = access.userFile.directory?.account(named: user.name) else {
+            return HTTPServer.errorResponse(.serviceUnavailable, "the users file cannot be used now; try again shortly")
+        }
+        let address = context.clientAddress
+        let slot: ContinuousClock.Instant
+        switch limiter.reserve(user: user.name, address: address) {
+        case .refused(let wait, _):
+            let seconds = max(1, Int(wait.components.seconds) + (wait.components.attoseconds > 0 ? 1 : 0))
+            throw RequestRefusal(.tooManyRequests, "too many wrong passwords; try again in \(seconds) s", retryAfterSeconds: seconds)
+        case .admitted(let reserved):
+            slot = reserved
+        }
+        guard let matches = await PasswordCheck.verify(current, hash: account.passwordBcrypt) else {
+            limiter.abandoned(user: user.name, address: address, slot: slot)
+            throw RequestRefusal(.serviceUnavailable, "too many password checks at once; try again shortly", retryAfterSeconds: 1)
+        }
+        guard matches else {
+            await refused(name: user.name, address: address, reason: "wrong current password in a password change")
+            throw RequestRefusal(.forbidden, "the current password is not right")
+        }
+        limiter.succeeded(user: user.name, address: address, slot: slot)
+        guard new != current else {
+            throw RequestRefusal(.unprocessableContent, "the new password must differ from the current one")
+        }
+        let hash = try await RequestRefusal.hash(new, for: user.name)
+        // This session stays; the user's other sessions end with the old password.
+        sessions.acceptPassword(hash, token: token)
+        do {
+            try await RequestRefusal.modify(access.userFile, by: user.name) { directory throws(UserDirectory.Refusal) in
+                try directory.update(user.name) { account in
+                    account.passwordBcrypt = hash
+                    account.mustChangePassword = false
+                }
+            }
+        } catch {
+            sessions.settlePassword(account.passwordBcrypt, token: token)
+            throw error
+        }
+        sessions.settlePassword(hash, token: token)
+        await journal("password_changed", user: user.name, detail: "changed their own password")
+        return Response(status: .noContent)
     }
 
     /// Journals a refused sign-in in aggregate (see `SignInRefusals`).

@@ -1,37 +1,54 @@
 import Dispatch
 import Foundation
 import HummingbirdBcrypt
+import NIOCore
 import Synchronization
 
-/// Someone who signed in, as the request handlers see them.
+/// Someone who signed in, as the request handlers see them: the role and the password flag are
+/// those of the users file in force at this request, not those at sign-in.
 public struct SignedInUser: Sendable, Equatable {
     public var name: String
     public var role: Role
     public var expires: Date
+    /// Signed in with a password an administrator set: only the password change is open to them.
+    public var mustChangePassword: Bool
 
-    public init(name: String, role: Role, expires: Date) {
+    public init(name: String, role: Role, expires: Date, mustChangePassword: Bool = false) {
         self.name = name
         self.role = role
         self.expires = expires
+        self.mustChangePassword = mustChangePassword
     }
 }
 
 /// Sessions live in memory: a restart signs everybody out, which is the safe direction.
 ///
 /// A session ends at the first of two deadlines: its absolute lifetime from sign-in, and
-/// `idleTimeout` after the last request that used it. An ended session is removed when it is
-/// next presented (and with the next sign-in), so the table stays as small as the staff.
+/// `idleTimeout` after the last request that used it. It also ends as soon as the users file in
+/// force no longer allows it: its user deleted or disabled, or given another password (by an
+/// administrator, `isowatch user add` or an edit; a user's own change keeps the session that made
+/// it). An ended session is removed when it is next presented (and with the next sign-in), so the
+/// table stays as small as the staff.
 final class SessionStore: Sendable {
     private struct Entry {
+        /// As at sign-in; the role is looked up in the users file at each request.
         var user: SignedInUser
+        /// The hashes the session's password may have in the users file: the one checked at
+        /// sign-in, and during the user's own change both the old and the new one.
+        var passwordBcrypts: Set<String>
         var deadline: ContinuousClock.Instant
         var lastUsed: ContinuousClock.Instant
+        /// Why the users file ended the session; it is removed at its next presentation.
+        var ended: String?
+        /// Live-stream connections of this session, closed when the users file ends it.
+        var streams: [any Channel] = []
     }
 
     /// What a session cookie names.
     enum Lookup: Equatable {
         case active(SignedInUser)
-        /// It named a session that has just ended (and is now removed): idle too long, or too old.
+        /// It named a session that has just ended (and is now removed): idle too long, too old, or
+        /// no longer allowed by the users file.
         case ended(reason: String)
         /// No such session (never was, signed out, or already removed).
         case unknown
@@ -56,43 +73,107 @@ final class SessionStore: Sendable {
         self.now = now
     }
 
-    /// A new session for `name`; returns the token for the cookie.
-    func open(name: String, role: Role) -> (token: String, user: SignedInUser) {
+    /// A new session for `account`; returns the token for the cookie.
+    func open(_ account: UserAccount) -> (token: String, user: SignedInUser) {
         var generator = SystemRandomNumberGenerator()
         // 256 random bits: unguessable, and hex is a valid cookie value.
         let token = (0..<4).map { _ in String(format: "%016llx", generator.next() as UInt64) }.joined()
         let seconds = Double(lifetime.components.seconds) + Double(lifetime.components.attoseconds) * 1e-18
-        let user = SignedInUser(name: name, role: role, expires: Date().addingTimeInterval(seconds))
+        let user = SignedInUser(
+            name: account.name, role: account.role, expires: Date().addingTimeInterval(seconds),
+            mustChangePassword: account.mustChangePassword)
         let now = now()
         sessions.withLock { sessions in
             sessions = sessions.filter { $0.value.deadline > now && now - $0.value.lastUsed < idleTimeout }
-            sessions[token] = Entry(user: user, deadline: now + lifetime, lastUsed: now)
+            sessions[token] = Entry(user: user, passwordBcrypts: [account.passwordBcrypt], deadline: now + lifetime, lastUsed: now)
         }
         return (token, user)
     }
 
     /// The session's user, if the token names a session that has not ended; using it restarts
     /// its idle time.
-    func user(token: String) -> SignedInUser? {
-        lookup(token: token).user
+    func user(token: String, users: UserDirectory? = nil) -> SignedInUser? {
+        lookup(token: token, users: users).user
     }
 
-    func lookup(token: String) -> Lookup {
+    /// - Parameter users: the users file in force; nil while it cannot be used (sessions then
+    ///   keep the role they signed in with).
+    func lookup(token: String, users: UserDirectory?) -> Lookup {
         let now = now()
-        return sessions.withLock { sessions in
-            guard var entry = sessions[token] else { return .unknown }
+        let (lookup, streams) = sessions.withLock { sessions -> (Lookup, [any Channel]) in
+            guard var entry = sessions[token] else { return (.unknown, []) }
+            if let reason = entry.ended {
+                sessions[token] = nil
+                return (.ended(reason: reason), [])
+            }
             if entry.deadline <= now {
                 sessions[token] = nil
-                return .ended(reason: "the session reached its lifetime")
+                return (.ended(reason: "the session reached its lifetime"), entry.streams)
             }
             if now - entry.lastUsed >= idleTimeout {
                 sessions[token] = nil
-                return .ended(reason: "the session was idle too long")
+                return (.ended(reason: "the session was idle too long"), entry.streams)
+            }
+            if let users {
+                if let reason = Self.endReason(entry, users) {
+                    sessions[token] = nil
+                    return (.ended(reason: reason), entry.streams)
+                }
+                if let account = users.account(named: entry.user.name) {
+                    entry.user.role = account.role
+                    entry.user.mustChangePassword = account.mustChangePassword
+                }
             }
             entry.lastUsed = now
             sessions[token] = entry
-            return .active(entry.user)
+            return (.active(entry.user), [])
         }
+        for stream in streams { stream.close(promise: nil) }
+        return lookup
+    }
+
+    /// Why the users file no longer allows the session, or nil.
+    private static func endReason(_ entry: Entry, _ users: UserDirectory) -> String? {
+        let name = entry.user.name
+        guard let account = users.account(named: name) else { return "the user '\(name)' was deleted" }
+        if account.disabled { return "the user '\(name)' was disabled" }
+        if !entry.passwordBcrypts.contains(account.passwordBcrypt) { return "the password of '\(name)' was changed" }
+        return nil
+    }
+
+    /// Ends, at once, every session `users` no longer allows: each keeps its reason for its next
+    /// request (401), and its live streams are closed now.
+    func endSessions(notAllowedBy users: UserDirectory) {
+        let streams = sessions.withLock { sessions -> [any Channel] in
+            var streams: [any Channel] = []
+            for (token, entry) in sessions where entry.ended == nil {
+                guard let reason = Self.endReason(entry, users) else { continue }
+                sessions[token]?.ended = reason
+                sessions[token]?.streams = []
+                streams += entry.streams
+            }
+            return streams
+        }
+        for stream in streams { stream.close(promise: nil) }
+    }
+
+    /// Remembers a live-stream connection of the session, to close it when the session ends.
+    func attach(stream: any Channel, token: String) {
+        sessions.withLock { sessions in
+            guard sessions[token] != nil else { return }
+            sessions[token]?.streams.removeAll { !$0.isActive }
+            sessions[token]?.streams.append(stream)
+        }
+    }
+
+    /// The user of the session is changing their own password: until `settle`, both hashes keep it.
+    func acceptPassword(_ hash: String, token: String) {
+        sessions.withLock { _ = $0[token]?.passwordBcrypts.insert(hash) }
+    }
+
+    /// After the change (or its failure): only `hash` keeps the session.
+    func settlePassword(_ hash: String, token: String) {
+        sessions.withLock { $0[token]?.passwordBcrypts = [hash] }
     }
 
     func close(token: String) {
@@ -248,6 +329,16 @@ enum PasswordCheck {
     /// A hash of a password nobody has, checked when the name is unknown so that an unknown name
     /// takes as long to refuse as a wrong password.
     static let decoy = Bcrypt.hash("isowatch-decoy-\(UInt64.random(in: 0...UInt64.max))", cost: UserDirectory.defaultCost)
+
+    /// Hashes a new password on one of `workers`' threads; nil when their queue is full.
+    static func hash(_ password: String, cost: UInt8 = UserDirectory.defaultCost, workers: BcryptWorkers = .shared) async -> String? {
+        await withCheckedContinuation { continuation in
+            let accepted = workers.submit {
+                continuation.resume(returning: UserDirectory.hash(password: password, cost: cost))
+            }
+            if !accepted { continuation.resume(returning: nil) }
+        }
+    }
 
     /// Checks on one of `workers`' threads. With no hash (an unknown name) the decoy is checked and
     /// the answer is false. nil: the workers' queue is full and nothing was checked.

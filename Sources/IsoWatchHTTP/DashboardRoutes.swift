@@ -11,10 +11,12 @@ struct DashboardRoutes {
         "dashboard.css": "text/css; charset=utf-8",
         "dashboard.js": "text/javascript; charset=utf-8",
         "i18n.js": "text/javascript; charset=utf-8",
-        "dom.js": "text/javascript; charset=utf-8",
         "charts.js": "text/javascript; charset=utf-8",
         "configuration.html": "text/html; charset=utf-8",
         "configuration.js": "text/javascript; charset=utf-8",
+        "page.js": "text/javascript; charset=utf-8",
+        "users.html": "text/html; charset=utf-8",
+        "users.js": "text/javascript; charset=utf-8",
     ]
 
     /// Read once at start: the files are small and never change while the service runs.

@@ -81,7 +81,8 @@ public enum HTTPServer {
         // Middleware guards only the routes registered after it: these two come before every route.
         router.add(middleware: RequestHygieneMiddleware(scheme: access.tls == nil ? "http" : "https"))
         router.add(
-            middleware: SessionMiddleware(sessions: auth.sessions, openRead: access.openRead, openMetrics: access.openMetrics))
+            middleware: SessionMiddleware(
+                sessions: auth.sessions, users: access.userFile, openRead: access.openRead, openMetrics: access.openMetrics))
         let registered = RegisteredRoutes()
         router.add(middleware: MethodNotAllowedMiddleware(routes: registered))
         history?.registerMetrics(on: router)

@@ -9,7 +9,9 @@ import Hummingbird
 ///   a log, a proxy rule in front of us) can then disagree with what is served. No isowatch route
 ///   needs an empty, `.` or `..` segment or a percent-encoded character (system ids are
 ///   `[a-z0-9-]`, the dashboard files have fixed names), so such paths are refused with 400 rather
-///   than normalised: a client that sends one is either broken or probing.
+///   than normalised: a client that sends one is either broken or probing. The one exception is
+///   `%40`: user names may contain `@`, and clients encode it in a path segment (RFC 3986 makes
+///   the two forms equal); the users routes decode it.
 /// - **Same-origin writes.** A state-changing request (anything but GET, HEAD, OPTIONS) that names
 ///   an `Origin` must name this server's own. Without `Origin` it is a script or an old browser:
 ///   then `Sec-Fetch-Site`, when present, must say `same-origin` or `none`. SameSite=Strict alone
@@ -59,7 +61,7 @@ struct RequestHygieneMiddleware: RouterMiddleware {
             if segment.isEmpty { return "must not contain an empty segment ('//' or a trailing '/')" }
             if segment == "." || segment == ".." { return "must not contain '.' or '..' segments" }
         }
-        for scalar in path.unicodeScalars {
+        for scalar in path.replacingOccurrences(of: "%40", with: "@", options: .caseInsensitive).unicodeScalars {
             if scalar == "%" { return "must not be percent-encoded" }
             if scalar == "\\" || scalar.value < 0x21 || scalar.value == 0x7F || scalar.value > 0x7E {
                 return "must be printable ASCII without '\\'"

@@ -80,15 +80,15 @@ public actor ConfigurationChanges {
     }
 
     static func baseDirectory(of configuration: Configuration) -> URL {
-        configuration.source.map { URL(fileURLWithPath: $0.path).deletingLastPathComponent() }
-            ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        configuration.source?.directory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
     }
 
     /// Reads the configuration file again (the file the service was started with).
     public func reloadFile(origin: ConfigurationOrigin, author: String? = nil, comment: String? = nil) async -> Result {
-        guard let path = inForce.source?.path else {
+        guard let source = inForce.source, source.isFile else {
             return Result(outcome: .rejected, failure: "the service was not started from a file; nothing to reload")
         }
+        let path = source.path
         let file = URL(fileURLWithPath: path)
         let contents: Data
         do {
@@ -103,12 +103,12 @@ public actor ConfigurationChanges {
     }
 
     /// Validates `yaml` against the configuration in force and says what would change; applies nothing.
-    public func preview(yaml: String) -> Result {
+    public func preview(yaml: String) async -> Result {
         switch validate(contents: Data(yaml.utf8), fileName: Self.uploadName) {
         case let .failure(errors):
             return Result(outcome: .rejected, errors: errors.errors)
         case let .success((configuration, profiles)):
-            let diff = ConfigurationDiff.between(inForce, configuration, oldProfiles: nil, newProfiles: profiles)
+            let diff = ConfigurationDiff.between(inForce, configuration, oldProfiles: await installation.profiles, newProfiles: profiles)
             return Result(outcome: .previewed, diff: diff, sha256: JournalChain.sha256Hex(Data(yaml.utf8)))
         }
     }
@@ -128,17 +128,20 @@ public actor ConfigurationChanges {
             return record(Result(outcome: .rejected, errors: errors.errors, sha256: sha256), origin: origin, author: author)
         case .success((var configuration, let profiles)):
             // The configuration in force keeps naming the file it lives in.
-            if let path = inForce.source?.path {
-                configuration.source = ConfigurationSource(path: path, contents: contents)
+            if let source = inForce.source {
+                configuration.source = ConfigurationSource(
+                    path: source.path, contents: contents, directory: source.directory, isFile: source.isFile)
             }
-            let diff = ConfigurationDiff.between(inForce, configuration, oldProfiles: nil, newProfiles: profiles)
+            let diff = ConfigurationDiff.between(
+                inForce, configuration, oldProfiles: await installation.profiles, newProfiles: profiles)
             if !diff.restartRequired.isEmpty {
                 return record(Result(outcome: .restartRequired, diff: diff, sha256: sha256), origin: origin, author: author)
             }
             if diff.isEmpty {
                 return Result(outcome: .unchanged, diff: diff, sha256: sha256)
             }
-            if fileName == Self.uploadName, let path = inForce.source?.path {
+            if fileName == Self.uploadName, let source = inForce.source, source.isFile {
+                let path = source.path
                 do {
                     try Self.replaceFile(at: URL(fileURLWithPath: path), with: contents)
                 } catch {
@@ -163,6 +166,13 @@ public actor ConfigurationChanges {
             }
             inForce = configuration
             persistence?.journalConfigurationInForce(configuration, reason: origin.rawValue)
+            // Each system's own event log says what the change did to it (`system.updated`,
+            // `system.restarted`, `system.added`, `system.removed`).
+            for change in diff.systems where change.change != .unchanged {
+                persistence?.journal(
+                    kind: "system.\(change.change.rawValue)", system: change.id, user: author,
+                    detail: .object(["fields": .array(change.fields.map(JSONValue.string)), "origin": .string(origin.rawValue)]))
+            }
             // The change record: the version, its author and diff, journalled with it.
             if let history {
                 do {
@@ -263,7 +273,7 @@ extension ConfigurationChanges: ConfigurationControl {
     }
 
     public func preview(yaml: String) async -> ConfigurationChangeDocument {
-        Self.document(preview(yaml: yaml))
+        Self.document(await preview(yaml: yaml))
     }
 
     public func apply(yaml: String, author: String, comment: String?, origin: ConfigurationOrigin) async

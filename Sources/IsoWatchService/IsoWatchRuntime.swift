@@ -97,22 +97,20 @@ public struct IsoWatchRuntime: Sendable {
         // The users file is read now, so that sign-in works from the first request; the add-on
         // reads it again at start and, while it cannot be used, on every retry (sign-in answers
         // 503 meanwhile; reading, /healthz and the dashboard's files are served as configured).
-        let users = LiveUsers(UserDirectory())
-        var usersAddOn: AddOn?
-        if let file = configuration.http.usersFile {
-            let load: @Sendable () throws -> Void = {
-                do {
-                    users.replace(with: try UserDirectory.load(file: file))
-                } catch {
-                    users.markUnavailable(reason: AddOnSupervisor<ContinuousClock>.describe(error))
-                    throw error
-                }
+        // Once loaded it is watched: changes (API, `isowatch user`, an editor) apply without a restart.
+        let users = configuration.http.usersFile.map { file in
+            LiveUsers(file: file) { event in
+                if case .rejected = event { logger.error("\(event.summary)") } else { logger.notice("\(event.summary)") }
+                persistence?.journal(kind: event.journalKind, user: event.user, detail: event.journalDetail)
             }
-            try? load()
+        } ?? LiveUsers(UserDirectory())
+        var usersAddOn: AddOn?
+        if configuration.http.usersFile != nil {
+            try? await users.load()
             usersAddOn = AddOn(name: "users") { started in
-                try load()
+                try await users.load()
                 started()
-                try await gracefulShutdown()
+                try await cancelWhenGracefulShutdown { try await users.watch() }
             }
         }
         // Sign-ins and web actions: logged, and journalled durably before the action is answered.
@@ -137,6 +135,7 @@ public struct IsoWatchRuntime: Sendable {
             let application = try HTTPServer.makeApplication(
                 state: monitor, host: configuration.http.host, port: configuration.http.port, logger: logger,
                 access: access, limits: HTTPLimits(configuration.http), history: history, addOns: addOns,
+                configuration: changes,
                 onListening: { port in
                     started()
                     readiness.markReady(.http)

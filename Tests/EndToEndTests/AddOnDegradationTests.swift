@@ -165,7 +165,7 @@ struct AddOnDegradationTests {
         #expect(degraded.json?["status"] as? String == "degraded")
         let entry = (degraded.json?["add_ons"] as? [[String: Any]])?.first { $0["name"] as? String == "users" }
         #expect(entry?["status"] as? String == "degraded")
-        #expect((entry?["reason"] as? String)?.contains("not valid YAML") == true, "\(entry ?? [:])")
+        #expect((entry?["reason"] as? String)?.contains("YAML syntax error") == true, "\(entry ?? [:])")
         #expect(refused.reply.status == 503)
         #expect((refused.reply.json?["error"] as? String)?.contains("users file") == true, "\(refused.reply.json ?? [:])")
         #expect(refused.reply.headers["retry-after"] != nil)

@@ -67,7 +67,7 @@ struct DashboardTests {
         let client = WebClient(port: harness.httpPort)
         let page = try await client.send("GET", "/")
         var files: [String: WebClient.Reply] = [:]
-        for name in ["dashboard.css", "dashboard.js", "i18n.js", "charts.js", "configuration.html", "configuration.js", "dom.js"] {
+        for name in ["dashboard.css", "dashboard.js", "i18n.js", "charts.js", "configuration.html", "configuration.js", "page.js", "users.html", "users.js"] {
             files[name] = try await client.send("GET", "/\(name)")
         }
         try await harness.stop()

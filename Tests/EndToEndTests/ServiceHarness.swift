@@ -52,9 +52,12 @@ final class ServiceHarness: Sendable {
         simulator = try Simulator(site: site, profiles: Self.profiles)
         let tcpPort = simulator.endpoints.compactMap(\.tcpPort).first.map(Int.init) ?? 0
         let ptyPath = simulator.endpoints.compactMap(\.ptyPath).first ?? "/nonexistent"
-        let yaml = configurationYAML
+        var yaml = configurationYAML
             .replacingOccurrences(of: "{TCP_PORT}", with: String(tcpPort))
             .replacingOccurrences(of: "{RTU_PATH}", with: ptyPath)
+        // The shipped profiles, named, so that a configuration sent back to the service (a reload,
+        // the API) finds them as the started one did.
+        if !yaml.contains("profiles_directory:") { yaml = "profiles_directory: \(RepositoryPaths.profiles.path)\n" + yaml }
         if let configurationFile {
             try Data(yaml.utf8).write(to: configurationFile)
             configuration = try ConfigurationLoader.load(file: configurationFile, profiles: Self.profiles)

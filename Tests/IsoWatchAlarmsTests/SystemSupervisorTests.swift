@@ -20,7 +20,7 @@ import Testing
                         """)
             ])
         return try #require(
-            try ConfigurationLoader.parse(yaml: yaml, fileName: "supervisor.yaml", baseDirectory: RepositoryPaths.profiles, profiles: nil)
+            try ConfigurationLoader.parse(yaml: yaml, fileName: "supervisor.yaml", baseDirectory: RepositoryPaths.root.appending(path: "hardware"), profiles: nil)
                 .systems.first)
     }
 
@@ -73,19 +73,20 @@ import Testing
 
     @Test func test_newThresholdsKeepTheAlarmEpisodeAndAChangedVerdictFollowsTheReleaseDelay() throws {
         var supervisor = try SystemSupervisor(
-            Self.system(), mapped: [.insulationResistanceOhms], frontEnd: false, deviceCanSelfTest: false, now: Self.at(0))
-        _ = Self.feed(&supervisor, 45_000, from: 0.5, to: 3)
+            Self.system(responseOhms: 100_000), mapped: [.insulationResistanceOhms], frontEnd: false, deviceCanSelfTest: false,
+            now: Self.at(0))
+        _ = Self.feed(&supervisor, 90_000, from: 0.5, to: 3)
         let episodes = supervisor.machine.activeEpisodes
         #expect(episodes.map(\.condition) == [.insulation])
 
-        // A lower response value: 45 kΩ is now healthy (past 30 kΩ + 25 %), but only after the release delay.
-        _ = try supervisor.reconfigure(Self.system(responseOhms: 30_000), mapped: [.insulationResistanceOhms], at: Self.at(3.2))
+        // A lower response value: 90 kΩ is now healthy (past 60 kΩ + 25 %), but only after the release delay.
+        _ = try supervisor.reconfigure(Self.system(responseOhms: 60_000), mapped: [.insulationResistanceOhms], at: Self.at(3.2))
         #expect(supervisor.machine.activeEpisodes.map(\.id) == episodes.map(\.id), "the episode carries over")
-        _ = Self.feed(&supervisor, 45_000, from: 3.5, to: 4.5)
+        _ = Self.feed(&supervisor, 90_000, from: 3.5, to: 4.5)
         #expect(supervisor.machine.activeConditions.contains(.insulation), "still within the 2 s release delay")
-        _ = Self.feed(&supervisor, 45_000, from: 5, to: 7)
+        _ = Self.feed(&supervisor, 90_000, from: 5, to: 7)
         #expect(supervisor.machine.activeConditions.isEmpty, "released after the delay")
-        #expect(supervisor.configuration.thresholds.insulationResponseOhms == 30_000)
+        #expect(supervisor.configuration.thresholds.insulationResponseOhms == 60_000)
     }
 
     @Test func test_aSelfTestWithoutAResultEndsAtTheMachinesTimeoutAsAFailure() throws {

@@ -37,10 +37,16 @@ public struct Configuration: Sendable, Equatable {
 public struct ConfigurationSource: Sendable, Equatable {
     public var path: String
     public var contents: Data
+    /// Where relative paths in it start (the file's folder): a new version is read from there too.
+    public var directory: URL?
+    /// Whether `path` is a file on disk (not text parsed under a name), which a change rewrites.
+    public var isFile: Bool
 
-    public init(path: String, contents: Data) {
+    public init(path: String, contents: Data, directory: URL? = nil, isFile: Bool = false) {
         self.path = path
         self.contents = contents
+        self.directory = directory
+        self.isFile = isFile
     }
 }
 

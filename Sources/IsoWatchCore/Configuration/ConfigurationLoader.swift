@@ -27,7 +27,8 @@ public enum ConfigurationLoader {
         var configuration = try parse(
             yaml: text, fileName: file.path, baseDirectory: file.deletingLastPathComponent(), profiles: profiles)
         // The file's bytes as read, not the text re-encoded: its hash is what `sha256sum` says.
-        configuration.source = ConfigurationSource(path: file.path, contents: contents)
+        configuration.source = ConfigurationSource(
+            path: file.path, contents: contents, directory: file.deletingLastPathComponent(), isFile: true)
         return configuration
     }
 
@@ -44,7 +45,7 @@ public enum ConfigurationLoader {
         }
         let errors = diagnostics.errors + extraErrors
         guard errors.isEmpty, var configuration else { throw ConfigurationErrors(errors) }
-        configuration.source = ConfigurationSource(path: fileName, contents: Data(yaml.utf8))
+        configuration.source = ConfigurationSource(path: fileName, contents: Data(yaml.utf8), directory: baseDirectory)
         return configuration
     }
 }

@@ -12,7 +12,7 @@
   let lastAnswer = null;
   let versions = [];
 
-  const element = window.DOM.element;
+  const element = window.Page.element;
 
   const when = (text) => new Date(text).toLocaleString(window.I18N.language);
   const shortHash = (hash) => (hash || "").slice(0, 12);

@@ -12,8 +12,7 @@
   let currentSpan = "hour";
   let pendingAction = null;
 
-  const $ = (selector) => document.querySelector(selector);
-  const element = window.DOM.element;
+  const { $, element } = window.Page;
 
   // ---- Values, with their units and any "<" / ">" from the device's measuring range ----
 
@@ -209,6 +208,13 @@
     $("#sign-out").hidden = !signedIn;
     $("#user-name").textContent = signedIn ? `${session.user.name} (${session.user.role})` : "";
     $("#configuration-link").hidden = !signedIn || !["engineer", "admin"].includes(session.user.role);
+    // users.html: the administration of users for admins, the own password for everybody else.
+    const link = $("#users-link");
+    link.hidden = !signedIn;
+    link.dataset.i18n = signedIn && session.user.role === "admin" ? "users" : "account";
+    link.textContent = t(link.dataset.i18n);
+    // A password an administrator set must be replaced before anything else works.
+    if (signedIn && session.user.must_change_password) location.assign("/users.html");
   }
 
   function openLogin(reason) {

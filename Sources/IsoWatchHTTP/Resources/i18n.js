@@ -141,6 +141,55 @@
       cfg_change_added: "新增（首次测量前处于报警）", cfg_change_removed: "已移除",
     },
   };
+  // The users page (users.html) and the password change; the header's link to it.
+  Object.assign(words.en, {
+    users: "Users", account: "Password", changePassword: "Change your password",
+    passwordRequired: "An administrator set your password. Choose your own before you continue.",
+    currentPassword: "Current password", newPassword: "New password", repeatPassword: "New password again",
+    passwordRule: "At least 8 characters.", savePassword: "Save password", passwordsDiffer: "The two new passwords differ.",
+    passwordChanged: "Your password is changed.", signInFirst: "Sign in on the overview first.",
+    signedOutReason: "Signed out: {reason}", role: "Role", status: "Status", addUser: "Add a user",
+    initialPassword: "Initial password", initialPasswordRule: "At least 8 characters; the user must change it at first sign-in.",
+    add: "Add", resetPassword: "Reset password", resetPasswordOf: "Reset the password of {name}",
+    role_viewer: "viewer", role_operator: "operator", role_engineer: "engineer", role_admin: "admin",
+    roleOf: "Role of {name}", disabled: "disabled", enabled: "enabled", mustChange: "must change password",
+    enable: "Enable", disable: "Disable", enableUser: "Enable {name}", disableUser: "Disable {name}",
+    delete: "Delete", deleteUser: "Delete {name}", confirmDelete: "Delete the user {name}? Their sessions end at once.",
+    roleChanged: "{name} is now {role}.", userDisabled: "{name} is disabled and signed out.", userEnabled: "{name} is enabled.",
+    userDeleted: "{name} is deleted.", userAdded: "{name} is added.", passwordReset: "The password of {name} is reset.",
+  });
+  Object.assign(words.de, {
+    users: "Benutzer", account: "Passwort", changePassword: "Passwort ändern",
+    passwordRequired: "Ein Administrator hat Ihr Passwort gesetzt. Wählen Sie ein eigenes, bevor Sie fortfahren.",
+    currentPassword: "Aktuelles Passwort", newPassword: "Neues Passwort", repeatPassword: "Neues Passwort wiederholen",
+    passwordRule: "Mindestens 8 Zeichen.", savePassword: "Passwort speichern", passwordsDiffer: "Die beiden neuen Passwörter unterscheiden sich.",
+    passwordChanged: "Ihr Passwort ist geändert.", signInFirst: "Bitte zuerst in der Übersicht anmelden.",
+    signedOutReason: "Abgemeldet: {reason}", role: "Rolle", status: "Status", addUser: "Benutzer hinzufügen",
+    initialPassword: "Startpasswort", initialPasswordRule: "Mindestens 8 Zeichen; der Benutzer muss es bei der ersten Anmeldung ändern.",
+    add: "Hinzufügen", resetPassword: "Passwort zurücksetzen", resetPasswordOf: "Passwort von {name} zurücksetzen",
+    role_viewer: "Betrachter", role_operator: "Bediener", role_engineer: "Techniker", role_admin: "Administrator",
+    roleOf: "Rolle von {name}", disabled: "gesperrt", enabled: "aktiv", mustChange: "muss Passwort ändern",
+    enable: "Entsperren", disable: "Sperren", enableUser: "{name} entsperren", disableUser: "{name} sperren",
+    delete: "Löschen", deleteUser: "{name} löschen", confirmDelete: "Benutzer {name} löschen? Seine Sitzungen enden sofort.",
+    roleChanged: "{name} ist jetzt {role}.", userDisabled: "{name} ist gesperrt und abgemeldet.", userEnabled: "{name} ist entsperrt.",
+    userDeleted: "{name} ist gelöscht.", userAdded: "{name} ist hinzugefügt.", passwordReset: "Das Passwort von {name} ist zurückgesetzt.",
+  });
+  Object.assign(words.zh, {
+    users: "用户", account: "密码", changePassword: "修改密码",
+    passwordRequired: "您的密码由管理员设置。请先设置您自己的密码再继续。",
+    currentPassword: "当前密码", newPassword: "新密码", repeatPassword: "再次输入新密码",
+    passwordRule: "至少 8 个字符。", savePassword: "保存密码", passwordsDiffer: "两次输入的新密码不一致。",
+    passwordChanged: "密码已修改。", signInFirst: "请先在总览页登录。",
+    signedOutReason: "已退出登录：{reason}", role: "角色", status: "状态", addUser: "添加用户",
+    initialPassword: "初始密码", initialPasswordRule: "至少 8 个字符；用户首次登录时必须修改。",
+    add: "添加", resetPassword: "重置密码", resetPasswordOf: "重置 {name} 的密码",
+    role_viewer: "查看者", role_operator: "操作员", role_engineer: "工程师", role_admin: "管理员",
+    roleOf: "{name} 的角色", disabled: "已停用", enabled: "已启用", mustChange: "须修改密码",
+    enable: "启用", disable: "停用", enableUser: "启用 {name}", disableUser: "停用 {name}",
+    delete: "删除", deleteUser: "删除 {name}", confirmDelete: "删除用户 {name}？其会话将立即结束。",
+    roleChanged: "{name} 现在是{role}。", userDisabled: "{name} 已停用并退出登录。", userEnabled: "{name} 已启用。",
+    userDeleted: "{name} 已删除。", userAdded: "已添加 {name}。", passwordReset: "{name} 的密码已重置。",
+  });
   const supported = Object.keys(words);
   const storageKey = "isowatch.language";
 

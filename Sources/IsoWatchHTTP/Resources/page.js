@@ -1,8 +1,12 @@
-// Building the dashboard's pages from data: one element with its attributes and children. The
-// pages never insert HTML text, so a system name or a comment cannot become markup.
+// What both pages of the dashboard (index.html, users.html) build their DOM with. Plain
+// JavaScript, no external files.
 "use strict";
-(function () {
-  function element(name, attributes, children) {
+window.Page = {
+  $: (selector) => document.querySelector(selector),
+
+  // An element with attributes (`text`: its text, `dataset`: data-*, true: a bare attribute;
+  // false, null and undefined: left out) and children (null children are skipped).
+  element(name, attributes, children) {
     const node = document.createElement(name);
     for (const [key, value] of Object.entries(attributes || {})) {
       if (value === undefined || value === null || value === false) continue;
@@ -12,7 +16,5 @@
     }
     for (const child of children || []) if (child) node.appendChild(child);
     return node;
-  }
-
-  window.DOM = { element };
-})();
+  },
+};
