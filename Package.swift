@@ -225,7 +225,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "IsoWatchService", "IsoWatchTesting", "IsoWatchSimulator", "IsoWatchGPIO", "IsoWatchCore",
-                "IsoWatchAlarms", "IsoWatchHTTP", "IsoWatchStore", "IsoWatchBMS", "IsoWatchModbus",
+                "IsoWatchAlarms", "IsoWatchHTTP", "IsoWatchStore", "IsoWatchBMS", "IsoWatchModbus", "IsoWatchSnapshot",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -234,7 +234,9 @@ let package = Package(
         // MARK: further test targets (insert new blocks directly below this line)
         .testTarget(
             name: "IsoWatchServiceTests",
-            dependencies: ["IsoWatchService", "IsoWatchCore", "IsoWatchModbus", "IsoWatchHTTP", "IsoWatchTesting"],
+            dependencies: [
+                "IsoWatchService", "IsoWatchCore", "IsoWatchModbus", "IsoWatchSnapshot", "IsoWatchTesting",
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "IsoWatchEstimatorTests",
