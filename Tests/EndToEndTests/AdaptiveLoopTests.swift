@@ -241,7 +241,9 @@ struct AdaptiveLoopTests {
         let running = try await Self.waitForStatus(port, seconds: 10) { $0[11] == 1 }
         #expect(running[11] == 1)
         #expect(running[3] == 0)
-        let passed = try await Self.waitForStatus(port, seconds: 20) { $0[11] == 2 }
+        // The last sample of the test reports "passed" with the pulse still stopped; the pulse is
+        // back from the next sample on (one sample period later), so wait for both.
+        let passed = try await Self.waitForStatus(port, seconds: 20) { $0[11] == 2 && $0[3] != 0 }
         #expect(passed[11] == 2)
         #expect(passed[3] == 1 || passed[3] == -1)
     }

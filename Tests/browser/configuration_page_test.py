@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
@@ -75,7 +76,15 @@ def changes(driver, check):
     listed = wait_for(driver, 10, lambda d: d.find_elements(By.CSS_SELECTOR, '#versions tr[data-version-id="7"]'))
     check("history_lists_versions", listed)
     if listed:
-        driver.find_element(By.CSS_SELECTOR, '#versions button[data-view="7"]').send_keys(Keys.ENTER)
+        # The list is drawn again when the history reloads after the apply: press the button of
+        # the list as it is then, not of one that may just have been replaced.
+        def press_view(d):
+            try:
+                d.find_element(By.CSS_SELECTOR, '#versions button[data-view="7"]').send_keys(Keys.ENTER)
+                return True
+            except (StaleElementReferenceException, NoSuchElementException):
+                return False
+        wait_for(driver, 10, press_view)
         shown = wait_for(driver, 10, lambda d: d.find_element(By.ID, "viewer").is_displayed()
                          and "In force" in (d.find_element(By.ID, "viewer-text").get_attribute("value") or ""))
         check("view_shows_a_version", shown, driver.find_element(By.ID, "viewer-label").text)
