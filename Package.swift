@@ -234,7 +234,8 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "IsoWatchService", "IsoWatchTesting", "IsoWatchSimulator", "IsoWatchGPIO", "IsoWatchCore",
-                "IsoWatchAlarms", "IsoWatchHTTP", "IsoWatchStore", "IsoWatchBMS", "IsoWatchModbus", "IsoWatchThreads",
+                "IsoWatchAlarms", "IsoWatchHTTP", "IsoWatchStore", "IsoWatchBMS", "IsoWatchModbus", "IsoWatchSnapshot",
+                "IsoWatchThreads",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -244,7 +245,9 @@ let package = Package(
         .testTarget(name: "IsoWatchThreadsTests", dependencies: ["IsoWatchThreads"], swiftSettings: strict),
         .testTarget(
             name: "IsoWatchServiceTests",
-            dependencies: ["IsoWatchService", "IsoWatchCore", "IsoWatchModbus", "IsoWatchHTTP", "IsoWatchTesting"],
+            dependencies: [
+                "IsoWatchService", "IsoWatchCore", "IsoWatchModbus", "IsoWatchSnapshot", "IsoWatchTesting",
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "IsoWatchEstimatorTests",

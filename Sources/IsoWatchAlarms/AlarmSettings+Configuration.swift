@@ -11,21 +11,21 @@ extension AlarmSettings {
         self.init(
             insulation: InsulationLevel(
                 responseOhms: thresholds.insulationResponseOhms,
-                releaseHysteresis: (timing.insulation.releaseHysteresisPercent ?? 25) / 100,
+                releaseHysteresisPercent: timing.insulation.releaseHysteresisPercent,
                 delays: ConditionDelays(timing.insulation)),
             insulationPrewarning: thresholds.insulationPrewarningOhms.map {
                 InsulationLevel(
-                    responseOhms: $0, releaseHysteresis: (timing.insulationPrewarning.releaseHysteresisPercent ?? 25) / 100,
+                    responseOhms: $0, releaseHysteresisPercent: timing.insulationPrewarning.releaseHysteresisPercent,
                     delays: ConditionDelays(timing.insulationPrewarning))
             },
             overload: OverloadLevel(
                 responsePercent: thresholds.loadPercent,
-                releaseHysteresis: (timing.overload.releaseHysteresisPercent ?? 5) / 100,
+                releaseHysteresisPercent: timing.overload.releaseHysteresisPercent,
                 ratedCurrentAmperes: system.transformer.ratedCurrentAmperes,
                 delays: ConditionDelays(timing.overload)),
             overtemperature: OvertemperatureLevel(
                 responseCelsius: thresholds.windingTemperatureCelsius,
-                releaseCelsius: thresholds.windingTemperatureReleaseCelsius ?? thresholds.windingTemperatureCelsius - 10,
+                releaseCelsius: thresholds.windingTemperatureReleaseCelsiusInForce,
                 sensorResponseOhms: thresholds.ptcResponseOhms, sensorReleaseOhms: thresholds.ptcReleaseOhms,
                 delays: ConditionDelays(timing.overtemperature)),
             deviceFaultDelays: ConditionDelays(timing.deviceFaults),
@@ -57,11 +57,5 @@ extension AlarmSettings {
             }
         }
         return result
-    }
-}
-
-extension ConditionDelays {
-    public init(_ timing: ConditionTiming) {
-        self.init(responseDelay: .seconds(timing.responseDelaySeconds), releaseDelay: .seconds(timing.releaseDelaySeconds))
     }
 }

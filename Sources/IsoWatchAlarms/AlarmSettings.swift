@@ -16,57 +16,63 @@ public struct ConditionDelays: Sendable, Equatable {
     /// Raised and cleared on the first observation: for conditions whose delay is elsewhere
     /// (the caller's communication timeout, the stale time) or which are verdicts (a failed test).
     public static let immediate = ConditionDelays(responseDelay: .zero, releaseDelay: .zero)
+
+    /// The delays of a condition's configured timing.
+    public init(_ timing: ConditionTiming) {
+        self.init(responseDelay: .seconds(timing.responseDelaySeconds), releaseDelay: .seconds(timing.releaseDelaySeconds))
+    }
 }
 
 /// One insulation level: alarm when Re ≤ response value, release when Re ≥ response × (1 + hysteresis).
+/// The defaults are the configuration's (`AlarmTiming`).
 public struct InsulationLevel: Sendable, Equatable {
     public var responseOhms: Double
-    /// Release distance as a fraction of the response value; 0.25 is Bender's fixed 25 %.
-    public var releaseHysteresis: Double
+    /// Release distance in per cent of the response value (Bender's fixed 25 % by default).
+    public var releaseHysteresisPercent: Double
     public var delays: ConditionDelays
 
     public init(
         responseOhms: Double,
-        releaseHysteresis: Double = 0.25,
-        delays: ConditionDelays = ConditionDelays(responseDelay: .seconds(1), releaseDelay: .seconds(5))
+        releaseHysteresisPercent: Double = AlarmTiming().insulation.releaseHysteresisPercent,
+        delays: ConditionDelays = ConditionDelays(AlarmTiming().insulation)
     ) {
         self.responseOhms = responseOhms
-        self.releaseHysteresis = releaseHysteresis
+        self.releaseHysteresisPercent = releaseHysteresisPercent
         self.delays = delays
     }
 
-    public var releaseOhms: Double { responseOhms * (1 + releaseHysteresis) }
+    public var releaseOhms: Double { responseOhms * (1 + releaseHysteresisPercent / 100) }
 }
 
-/// Overload of the isolating transformer, in per cent of its rated current.
+/// Overload of the isolating transformer, in per cent of its rated current. The defaults are the
+/// configuration's (`Thresholds`, `AlarmTiming`).
 public struct OverloadLevel: Sendable, Equatable {
     public var responsePercent: Double
-    /// Release distance as a fraction of the response value: release when load ≤ response × (1 − hysteresis).
-    public var releaseHysteresis: Double
+    /// Release distance in per cent of the response value: release when load ≤ response × (1 − hysteresis).
+    public var releaseHysteresisPercent: Double
     /// Used to compute the load from `load_current_amperes` for devices that do not publish
     /// `load_percent` (Acrel AIM-M10 reports amperes only). Nil: only `load_percent` is used.
     public var ratedCurrentAmperes: Double?
     public var delays: ConditionDelays
 
     public init(
-        responsePercent: Double = 100,
-        releaseHysteresis: Double = 0.05,
+        responsePercent: Double = Thresholds().loadPercent,
+        releaseHysteresisPercent: Double = AlarmTiming().overload.releaseHysteresisPercent,
         ratedCurrentAmperes: Double? = nil,
-        // Equipment switching on draws inrush current for a moment; the transformer carries
-        // 1.6 × In for an hour, so a few seconds of confirmation cost nothing and avoid false alarms.
-        delays: ConditionDelays = ConditionDelays(responseDelay: .seconds(5), releaseDelay: .seconds(5))
+        delays: ConditionDelays = ConditionDelays(AlarmTiming().overload)
     ) {
         self.responsePercent = responsePercent
-        self.releaseHysteresis = releaseHysteresis
+        self.releaseHysteresisPercent = releaseHysteresisPercent
         self.ratedCurrentAmperes = ratedCurrentAmperes
         self.delays = delays
     }
 
-    public var releasePercent: Double { responsePercent * (1 - releaseHysteresis) }
+    public var releasePercent: Double { responsePercent * (1 - releaseHysteresisPercent / 100) }
 }
 
 /// Over-temperature of the transformer winding, from a temperature in °C or from the resistance of
-/// a PTC thermistor chain (DIN 44081), whichever the device reports.
+/// a PTC thermistor chain (DIN 44081), whichever the device reports. The defaults are the
+/// configuration's (`Thresholds`, `AlarmTiming`).
 public struct OvertemperatureLevel: Sendable, Equatable {
     public var responseCelsius: Double
     public var releaseCelsius: Double
@@ -77,11 +83,11 @@ public struct OvertemperatureLevel: Sendable, Equatable {
     public var delays: ConditionDelays
 
     public init(
-        responseCelsius: Double = 120,
-        releaseCelsius: Double = 110,
-        sensorResponseOhms: Double = 4_000,
-        sensorReleaseOhms: Double = 1_600,
-        delays: ConditionDelays = ConditionDelays(responseDelay: .seconds(2), releaseDelay: .seconds(5))
+        responseCelsius: Double = Thresholds().windingTemperatureCelsius,
+        releaseCelsius: Double = Thresholds().windingTemperatureReleaseCelsiusInForce,
+        sensorResponseOhms: Double = Thresholds().ptcResponseOhms,
+        sensorReleaseOhms: Double = Thresholds().ptcReleaseOhms,
+        delays: ConditionDelays = ConditionDelays(AlarmTiming().overtemperature)
     ) {
         self.responseCelsius = responseCelsius
         self.releaseCelsius = releaseCelsius
@@ -92,12 +98,9 @@ public struct OvertemperatureLevel: Sendable, Equatable {
 }
 
 /// Everything that shapes the alarms of one medical IT system. Check it with `validate()`;
-/// `AlarmStateMachine` refuses settings that have problems.
+/// `AlarmStateMachine` refuses settings that have problems. The defaults are the configuration's
+/// (`Thresholds`, `AlarmTiming` in IsoWatchCore), defined there once.
 public struct AlarmSettings: Sendable, Equatable {
-    /// IEC 60364-7-710 requires indication at the latest when Re has fallen to 50 kΩ: the response
-    /// value may be set higher, never lower.
-    public static let minimumInsulationResponseOhms: Double = 50_000
-
     /// The level that lights the yellow lamp as the standard requires.
     public var insulation: InsulationLevel
     /// An optional earlier level. It is a condition like any other (yellow lamp, buzzer), so it is
@@ -132,18 +135,19 @@ public struct AlarmSettings: Sendable, Equatable {
     public var maximumOldAlarms: Int
 
     public init(
-        insulation: InsulationLevel = InsulationLevel(responseOhms: 50_000),
+        insulation: InsulationLevel = InsulationLevel(responseOhms: Thresholds().insulationResponseOhms),
         insulationPrewarning: InsulationLevel? = nil,
         overload: OverloadLevel = OverloadLevel(),
         overtemperature: OvertemperatureLevel = OvertemperatureLevel(),
-        deviceFaultDelays: ConditionDelays = ConditionDelays(responseDelay: .seconds(1), releaseDelay: .seconds(5)),
-        communicationDelays: ConditionDelays = ConditionDelays(responseDelay: .zero, releaseDelay: .seconds(5)),
-        staleAfter: Duration = .seconds(15),
-        reAlarmInterval: Duration? = .seconds(15 * 60),
-        testDuration: Duration = .seconds(5),
+        deviceFaultDelays: ConditionDelays = ConditionDelays(AlarmTiming().deviceFaults),
+        communicationDelays: ConditionDelays = ConditionDelays(
+            responseDelay: .zero, releaseDelay: .seconds(AlarmTiming().communicationReleaseDelaySeconds)),
+        staleAfter: Duration = .seconds(Thresholds().staleAfterSeconds),
+        reAlarmInterval: Duration? = AlarmTiming().reAlarmSeconds.map { .seconds($0) },
+        testDuration: Duration = .seconds(AlarmTiming().testDurationSeconds),
         maximumOldAlarms: Int = 100,
-        deviceTestTimeout: Duration = .seconds(60),
-        testRestInterval: Duration = .seconds(30),
+        deviceTestTimeout: Duration = .seconds(AlarmTiming().selfTestTimeoutSeconds),
+        testRestInterval: Duration = .seconds(AlarmTiming().testRestSeconds),
         monitored: Set<MonitoredQuantity> = []
     ) {
         self.testRestInterval = testRestInterval
@@ -180,9 +184,9 @@ public struct AlarmSettings: Sendable, Equatable {
         func positive(_ value: Double, _ name: String) {
             if !(value.isFinite && value > 0) { problems.append("\(name) must be a positive number, not \(value)") }
         }
-        func fraction(_ value: Double, _ name: String) {
-            if !(value.isFinite && value >= 0 && value < 1) {
-                problems.append("\(name) must be a fraction from 0 to below 1, not \(value)")
+        func percentage(_ value: Double, _ name: String) {
+            if !(value.isFinite && value >= 0 && value < 100) {
+                problems.append("\(name) must be a percentage from 0 to below 100, not \(value)")
             }
         }
         func delays(_ value: ConditionDelays, _ name: String) {
@@ -191,11 +195,11 @@ public struct AlarmSettings: Sendable, Equatable {
         }
 
         positive(insulation.responseOhms, "insulation response value")
-        if insulation.responseOhms.isFinite, insulation.responseOhms < Self.minimumInsulationResponseOhms {
+        if insulation.responseOhms.isFinite, insulation.responseOhms < Thresholds.minimumInsulationResponseOhms {
             problems.append(
-                "insulation response value \(insulation.responseOhms) Ω is below the 50 kΩ that IEC 60364-7-710 requires as the lowest setting")
+                "insulation response value \(insulation.responseOhms) Ω is below the \(Int(Thresholds.minimumInsulationResponseOhms / 1000)) kΩ that IEC 60364-7-710 requires as the lowest setting")
         }
-        fraction(insulation.releaseHysteresis, "insulation release hysteresis")
+        percentage(insulation.releaseHysteresisPercent, "insulation release hysteresis")
         delays(insulation.delays, "insulation")
         if let prewarning = insulationPrewarning {
             positive(prewarning.responseOhms, "insulation prewarning response value")
@@ -203,11 +207,11 @@ public struct AlarmSettings: Sendable, Equatable {
                 problems.append(
                     "insulation prewarning response value \(prewarning.responseOhms) Ω must be above the alarm response value \(insulation.responseOhms) Ω")
             }
-            fraction(prewarning.releaseHysteresis, "insulation prewarning release hysteresis")
+            percentage(prewarning.releaseHysteresisPercent, "insulation prewarning release hysteresis")
             delays(prewarning.delays, "insulation prewarning")
         }
         positive(overload.responsePercent, "overload response value")
-        fraction(overload.releaseHysteresis, "overload release hysteresis")
+        percentage(overload.releaseHysteresisPercent, "overload release hysteresis")
         if let rated = overload.ratedCurrentAmperes { positive(rated, "rated current") }
         delays(overload.delays, "overload")
         if !(overtemperature.responseCelsius.isFinite && overtemperature.releaseCelsius.isFinite

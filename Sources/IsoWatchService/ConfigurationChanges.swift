@@ -1,4 +1,8 @@
 import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import IsoWatchCore
 import IsoWatchStore
 import Logging
@@ -166,6 +170,13 @@ public actor ConfigurationChanges {
             }
             inForce = configuration
             persistence?.journalConfigurationInForce(configuration, reason: origin.rawValue)
+            // Each system's own event log says what the change did to it (`system.updated`,
+            // `system.restarted`, `system.added`, `system.removed`).
+            for change in diff.systems where change.change != .unchanged {
+                persistence?.journal(
+                    kind: "system.\(change.change.rawValue)", system: change.id, user: author,
+                    detail: .object(["fields": .array(change.fields.map(JSONValue.string)), "origin": .string(origin.rawValue)]))
+            }
             // The change record: the version, its author and diff, journalled with it.
             if let history {
                 do {
@@ -223,15 +234,27 @@ public actor ConfigurationChanges {
         return result
     }
 
-    /// Writes the file in one step (a temporary file renamed over it), keeping its mode.
+    /// Writes the file in one step: a temporary file beside it, flushed to disk with the file's
+    /// mode, renamed over it. A crash leaves the old file or the new one, never a mix.
     static func replaceFile(at url: URL, with contents: Data) throws {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).new")
-        try contents.write(to: temporary)
-        if let mode = attributes?[.posixPermissions] {
-            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: temporary.path)
+        struct WriteError: Error, CustomStringConvertible {
+            var description: String
         }
-        _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
+        let mode = (try? FileManager.default.attributesOfItem(atPath: url.path)[.posixPermissions] as? Int) ?? 0o640
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).new")
+        let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode))
+        guard descriptor >= 0 else { throw WriteError(description: "\(temporary.path): \(String(cString: strerror(errno)))") }
+        let written = contents.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        let flushed = fsync(descriptor)
+        close(descriptor)
+        guard written == contents.count, flushed == 0 else {
+            unlink(temporary.path)
+            throw WriteError(description: "\(temporary.path): \(String(cString: strerror(errno)))")
+        }
+        guard rename(temporary.path, url.path) == 0 else {
+            unlink(temporary.path)
+            throw WriteError(description: "\(url.path): \(String(cString: strerror(errno)))")
+        }
     }
 }
 

@@ -99,6 +99,11 @@ actor Installation {
 
     var busCount: Int { pollers.count }
 
+    /// Each bus's counters (connects, per-device polls and errors).
+    func busStatistics() -> [Transport: BusStatistics] {
+        pollers.mapValues(\.statistics)
+    }
+
     /// Stops polling and gives the input lines back; the drivers are finished by `finishDrivers()`
     /// once the monitoring tasks have stopped, so that the last thing the relays show is an alarm.
     func stopMonitoring() async {

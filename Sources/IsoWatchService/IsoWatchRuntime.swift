@@ -16,6 +16,7 @@ public struct IsoWatchRuntime: Sendable {
     let monitor: SystemMonitor
     /// Changes of the configuration while the service runs (SIGHUP, `isowatch reload`, the API).
     public let changes: ConfigurationChanges
+    let installation: Installation
     /// The add-ons (HTTP server, users file, BMS server) and their health, as `/healthz` shows it.
     public let addOns: AddOnBoard
     let persistence: Persistence?
@@ -179,7 +180,9 @@ public struct IsoWatchRuntime: Sendable {
         }
         services.append(ReloadOnHangUpService(changes: changes, logger: logger))
         services.append(watchdog)
-        return IsoWatchRuntime(services: services, monitor: monitor, changes: changes, addOns: addOns, persistence: persistence)
+        return IsoWatchRuntime(
+            services: services, monitor: monitor, changes: changes, installation: installation, addOns: addOns,
+            persistence: persistence)
     }
 
     /// Journals the hashes of the configuration and users file now in force (`service.configuration`).

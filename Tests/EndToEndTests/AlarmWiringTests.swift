@@ -49,12 +49,12 @@ import Testing
     @Test func test_everyConfiguredValueReachesTheAlarmSettings() throws {
         let settings = AlarmSettings(try Self.system())
         #expect(settings.insulation == InsulationLevel(
-            responseOhms: 80_000, releaseHysteresis: 0.10,
+            responseOhms: 80_000, releaseHysteresisPercent: 10,
             delays: ConditionDelays(responseDelay: .seconds(3), releaseDelay: .seconds(7))))
         #expect(settings.insulationPrewarning == InsulationLevel(
-            responseOhms: 150_000, releaseHysteresis: 0.20,
+            responseOhms: 150_000, releaseHysteresisPercent: 20,
             delays: ConditionDelays(responseDelay: .seconds(4), releaseDelay: .seconds(8))))
-        #expect(settings.overload.responsePercent == 90 && abs(settings.overload.releaseHysteresis - 0.08) < 1e-12)
+        #expect(settings.overload.responsePercent == 90 && settings.overload.releaseHysteresisPercent == 8)
         #expect(settings.overload.delays == ConditionDelays(responseDelay: .seconds(6), releaseDelay: .seconds(9)))
         #expect(settings.overtemperature == OvertemperatureLevel(
             responseCelsius: 100, releaseCelsius: 90, sensorResponseOhms: 3000, sensorReleaseOhms: 1200,
@@ -75,7 +75,7 @@ import Testing
         let machineDefaults = AlarmSettings()
         #expect(settings.insulation == machineDefaults.insulation)
         #expect(settings.overload.delays == machineDefaults.overload.delays)
-        #expect(settings.overload.releaseHysteresis == machineDefaults.overload.releaseHysteresis)
+        #expect(settings.overload.releaseHysteresisPercent == machineDefaults.overload.releaseHysteresisPercent)
         #expect(settings.overtemperature == machineDefaults.overtemperature)
         #expect(settings.deviceFaultDelays == machineDefaults.deviceFaultDelays)
         #expect(settings.communicationDelays == machineDefaults.communicationDelays)
@@ -137,7 +137,8 @@ import Testing
         let thresholds = Thresholds(insulationResponseOhms: 50_000)
         func disagrees(_ contact: Bool, _ reading: DecodedReading) -> Bool? {
             SystemSupervisor.contactDisagrees(
-                contactActive: contact, reading: reading, responseOhms: thresholds.insulationResponseOhms, releaseHysteresis: 0.25)
+                contactActive: contact, reading: reading,
+                insulation: InsulationLevel(responseOhms: thresholds.insulationResponseOhms, releaseHysteresisPercent: 25))
         }
         #expect(disagrees(true, Self.reading(500_000)) == true, "contact signals, Modbus healthy")
         #expect(disagrees(true, Self.reading(55_000)) == false, "inside the hysteresis: nothing to compare")

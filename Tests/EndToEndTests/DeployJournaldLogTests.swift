@@ -1,4 +1,5 @@
 import Foundation
+import IsoWatchCore
 import IsoWatchService
 import IsoWatchTesting
 import Logging
@@ -73,9 +74,9 @@ import Glibc
         let port = try freeTCPPort()
         // A device nobody serves: the service starts, logs, and raises a communication alarm.
         let configuration = try directory.write(
-            ConfigurationYAML.file(
+            ServiceConfigurationYAML.file(
                 site: "Journal test", topLevel: ["profiles_directory: \(RepositoryPaths.profiles.path)"],
-                systems: [ConfigurationYAML.tcpSystem(id: "or-1", name: "OR 1", port: "\(port)")]),
+                systems: [ServiceConfigurationYAML.tcpSystem(id: "or-1", name: "OR 1", port: "\(port)")]),
             to: "isowatch.yaml")
 
         func run(journal: Bool) async throws -> String {

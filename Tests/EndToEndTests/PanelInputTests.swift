@@ -20,12 +20,12 @@ struct PanelInputTests {
     static let acknowledge = LineAddress(chip: "gpiochip0", offset: 12)
     static let imdContact = LineAddress(chip: "gpiochip0", offset: 13)
 
-    static let configuration = ConfigurationYAML.file(
+    static let configuration = ServiceConfigurationYAML.file(
         site: "Panel test site",
         systems: [
-            ConfigurationYAML.tcpSystem(
-                id: "or-7", name: "Operating theatre 7", port: "{TCP_PORT}", device: ConfigurationYAML.fastPolling,
-                sections: ConfigurationYAML.theatreOutputs + """
+            ServiceConfigurationYAML.tcpSystem(
+                id: "or-7", name: "Operating theatre 7", port: "{TCP_PORT}", device: ServiceConfigurationYAML.fastPolling,
+                sections: ServiceConfigurationYAML.theatreOutputs + """
 
                     location: "OR 7"
                     inputs:

@@ -1,5 +1,6 @@
 import Foundation
 import IsoWatchAlarms
+import IsoWatchCore
 import IsoWatchTesting
 import Testing
 
@@ -71,13 +72,13 @@ import Testing
         let httpPort = try freeTCPPort()
         let absentDevicePort = try freeTCPPort()
         let configuration = try directory.write(
-            ConfigurationYAML.file(
+            ServiceConfigurationYAML.file(
                 site: "Metrics test", http: #"listen: "127.0.0.1:\#(httpPort)", open_read: true"#,
                 topLevel: [
                     "profiles_directory: \(RepositoryPaths.profiles.path)",
                     "storage: { path: \(directory.url.appending(path: "history.sqlite").path) }",
                 ],
-                systems: [ConfigurationYAML.tcpSystem(id: "or-1", name: "OR 1", port: "\(absentDevicePort)")]),
+                systems: [ServiceConfigurationYAML.tcpSystem(id: "or-1", name: "OR 1", port: "\(absentDevicePort)")]),
             to: "isowatch.yaml")
         let service = try ExternalPeer(
             executable: binary.path, arguments: ["run", "--config", configuration.path],

@@ -13,17 +13,10 @@ import Glibc
 /// its state, and both ways name file, line and field.
 @Suite(.serialized)
 struct ReloadCommandLineTests {
+    /// `isowatch` with `arguments`, to completion, on a thread of its own.
     static func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = try RepositoryPaths.requiredProduct("isowatch")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let executable = try RepositoryPaths.requiredProduct("isowatch").path
+        return try await onOwnThread { try ExternalPeer.run(executable, arguments, timeoutSeconds: 60) }
     }
 
     @Test func test_sighupAndReloadRefuseAnInvalidFileAndApplyAValidOneWithoutDisturbingThePanel() async throws {

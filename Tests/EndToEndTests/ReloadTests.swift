@@ -112,6 +112,7 @@ struct ReloadTests {
         try await Task.sleep(for: .seconds(2))
         let mark = harness.gpio.outputChanges.count
         let start = ContinuousClock.now - .seconds(2)
+        let connectsBefore = await harness.runtime.installation.busStatistics().values.map(\.connects).reduce(0, +)
 
         // The file edited on disk and read again, as SIGHUP and `isowatch reload` do.
         let yaml = Self.after.replacingOccurrences(
@@ -133,6 +134,7 @@ struct ReloadTests {
         let touched = Set(harness.gpio.outputChanges.dropFirst(mark).map(\.address))
         let removedLines = Self.lines(from: 28).map { harness.gpio.lineState($0) }
         let or2Polls = polls.times(of: "or-2", from: start, to: end)
+        let connectsAfter = await harness.runtime.installation.busStatistics().values.map(\.connects).reduce(0, +)
         try await harness.stop()
 
         #expect(or5 != nil && or4 != nil, "the added and the restarted system come to normal")
@@ -149,11 +151,15 @@ struct ReloadTests {
             #expect(state?.electricalHigh == false, "a removed system's relay is left in alarm: \(String(describing: state))")
             #expect(state?.role == .unclaimed, "a removed system's line is released: \(String(describing: state))")
         }
-        // Every poll of or-2 came at its interval across the change. The schedule keeps its phase,
-        // so one missed poll would show as a gap of two intervals; 1.5 tells the two apart.
+        // The gateway's connection stayed open: the units that stay were not reconnected.
+        #expect(connectsAfter == connectsBefore, "no reconnect: \(connectsBefore) → \(connectsAfter)")
+        // Every poll of or-2 came at its interval across the change. The schedule keeps its phase
+        // and skips a slot only when a poll is a whole interval late, so a missed poll shows as a
+        // gap of two intervals; a gap below 1.9 intervals is a poll in its slot, however late.
         let gaps = zip(or2Polls, or2Polls.dropFirst()).map { $0.duration(to: $1) }
         #expect(or2Polls.count >= 8, "or-2 was polled through the change: \(or2Polls.count)")
-        #expect(gaps.allSatisfy { $0 < .seconds(Self.pollIntervalSeconds * 1.5) }, "or-2's poll gaps: \(gaps)")
+        #expect(gaps.allSatisfy { $0 < .seconds(Self.pollIntervalSeconds * 1.9) }, "or-2's poll gaps: \(gaps)")
+        print("ReloadTests: or-2's largest poll gap across the reload \(gaps.max() ?? .zero) (interval \(Self.pollIntervalSeconds) s)")
     }
 
     @Test func test_anInvalidConfigurationChangesNothingAndNamesFileLineAndField() async throws {

@@ -15,13 +15,13 @@ struct SafetyPathStarvationTests {
     static let yellow = LineAddress(chip: "gpiochip0", offset: 21)
     static let heartbeatLine = LineAddress(chip: "gpiochip0", offset: 31)
 
-    static let configuration = ConfigurationYAML.file(
+    static let configuration = ServiceConfigurationYAML.file(
         site: "Starvation test site",
         topLevel: [],
         systems: [
-            ConfigurationYAML.tcpSystem(
-                id: "or-1", name: "OR 1", port: "{TCP_PORT}", device: ConfigurationYAML.fastPolling,
-                sections: ConfigurationYAML.theatreOutputs + """
+            ServiceConfigurationYAML.tcpSystem(
+                id: "or-1", name: "OR 1", port: "{TCP_PORT}", device: ServiceConfigurationYAML.fastPolling,
+                sections: ServiceConfigurationYAML.theatreOutputs + """
 
                     alarms:
                       insulation: { response_delay_seconds: 0 }

@@ -125,13 +125,13 @@ struct SelfTestEndToEndTests {
         ])
         let simulator = try Simulator(site: site, profiles: library)
         let port = simulator.endpoints.compactMap(\.tcpPort).first.map(Int.init) ?? 0
-        let yaml = ConfigurationYAML.file(
+        let yaml = ServiceConfigurationYAML.file(
             site: "Self-test site",
             systems: [
-                ConfigurationYAML.tcpSystem(
+                ServiceConfigurationYAML.tcpSystem(
                     id: "or-8", name: "Operating theatre 8", profile: "bender-selftest", port: "\(port)",
-                    device: ConfigurationYAML.fastPolling,
-                    sections: ConfigurationYAML.theatreOutputs + """
+                    device: ServiceConfigurationYAML.fastPolling,
+                    sections: ServiceConfigurationYAML.theatreOutputs + """
 
                         alarms:
                           test_duration_seconds: 2

@@ -5,7 +5,7 @@ import Testing
 /// IEC 60364-7-710: a yellow lamp that cannot be cancelled, an audible alarm that may be silenced.
 @Suite struct BuzzerAndLampTests {
     /// An insulation fault raised at 11 s on a green system.
-    func insulationFault(_ settings: AlarmSettings = AlarmSettings()) throws -> Panel {
+    func insulationFault(_ settings: AlarmSettings = AlarmSettings(staleAfter: storyStaleAfter)) throws -> Panel {
         var panel = try greenPanel(settings)
         panel.read(at: 10, insulationOhms: 30_000)
         panel.wait(until: 11)
@@ -57,7 +57,7 @@ import Testing
     }
 
     @Test func test_reAlarmAfterConfiguredTimeWhileFaultPersists() throws {
-        var panel = try insulationFault(AlarmSettings(reAlarmInterval: .seconds(60)))
+        var panel = try insulationFault(AlarmSettings(staleAfter: storyStaleAfter, reAlarmInterval: .seconds(60)))
         panel.send(.silence(user: "surgeon"), at: 12)
         for second in stride(from: 13.0, through: 71, by: 1) { panel.read(at: second, insulationOhms: 30_000) }
         panel.wait(until: 71.999)
@@ -68,7 +68,7 @@ import Testing
     }
 
     @Test func test_noReAlarmOnceTheFaultHasGone() throws {
-        var panel = try insulationFault(AlarmSettings(reAlarmInterval: .seconds(60)))
+        var panel = try insulationFault(AlarmSettings(staleAfter: storyStaleAfter, reAlarmInterval: .seconds(60)))
         panel.send(.silence(user: "surgeon"), at: 12)
         panel.readHealthy(from: 20, through: 200)
         #expect(panel.resoundCauses.isEmpty)
@@ -76,7 +76,7 @@ import Testing
     }
 
     @Test func test_noReAlarmWhenReAlarmIsDisabled() throws {
-        var panel = try insulationFault(AlarmSettings(reAlarmInterval: nil))
+        var panel = try insulationFault(AlarmSettings(staleAfter: storyStaleAfter, reAlarmInterval: nil))
         panel.send(.silence(user: "surgeon"), at: 12)
         for second in stride(from: 13.0, through: 7_200, by: 10) { panel.read(at: second, insulationOhms: 30_000) }
         #expect(!panel.outputs.buzzer && panel.outputs.yellow)

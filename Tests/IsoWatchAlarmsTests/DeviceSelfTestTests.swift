@@ -62,7 +62,7 @@ import Testing
     }
 
     @Test func test_deviceSelfTestWithoutAResultFailsAtItsTimeout() throws {
-        var settings = AlarmSettings()
+        var settings = AlarmSettings(staleAfter: storyStaleAfter)
         settings.deviceTestTimeout = .seconds(30)
         var panel = try greenPanel(settings)
         panel.send(.deviceTestStarted, at: 10)
@@ -76,7 +76,7 @@ import Testing
     }
 
     @Test func test_deviceSelfTestTimeoutMustBePositive() {
-        var settings = AlarmSettings()
+        var settings = AlarmSettings(staleAfter: storyStaleAfter)
         settings.deviceTestTimeout = .zero
         #expect(settings.validate() == ["device self-test timeout must be positive"])
     }

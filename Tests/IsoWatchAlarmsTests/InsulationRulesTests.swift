@@ -6,7 +6,7 @@ import Testing
 /// released only above the response value plus hysteresis.
 @Suite struct InsulationRulesTests {
     let threeSecondResponse = AlarmSettings(
-        insulation: InsulationLevel(responseOhms: 50_000, delays: delays(response: 3, release: 5)))
+        insulation: InsulationLevel(responseOhms: 50_000, delays: delays(response: 3, release: 5)), staleAfter: storyStaleAfter)
 
     @Test func test_insulationAlarmNotRaisedBeforeResponseDelay() throws {
         var panel = try greenPanel(threeSecondResponse)
@@ -21,7 +21,7 @@ import Testing
     }
 
     @Test func test_alarmWhenResistanceHasFallenToTheResponseValue() throws {
-        let response = AlarmSettings().insulation.responseOhms
+        let response = AlarmSettings(staleAfter: storyStaleAfter).insulation.responseOhms
         var atResponse = try greenPanel()
         atResponse.read(at: 10, insulationOhms: response)
         atResponse.wait(until: 20)
@@ -198,7 +198,7 @@ import Testing
 }
 
 @Suite struct InsulationPrewarningTests {
-    let settings = AlarmSettings(insulationPrewarning: InsulationLevel(responseOhms: 100_000))
+    let settings = AlarmSettings(insulationPrewarning: InsulationLevel(responseOhms: 100_000), staleAfter: storyStaleAfter)
 
     @Test func test_prewarningIsRaisedBeforeTheAlarmLevel() throws {
         var panel = try greenPanel(settings)

@@ -62,7 +62,7 @@ import Testing
     }
 
     @Test func test_worstValueRecorded() throws {
-        let settings = AlarmSettings(overload: OverloadLevel(responsePercent: 100))
+        let settings = AlarmSettings(overload: OverloadLevel(responsePercent: 100), staleAfter: storyStaleAfter)
         var panel = try greenPanel(settings)
         let insulation: [Double] = [45_000, 30_000, 38_000, 33_000]
         let load: [Double] = [110, 145, 120, 101]
@@ -127,7 +127,7 @@ import Testing
     }
 
     @Test func test_oldAlarmsAreBoundedKeepingTheNewest() throws {
-        var panel = try greenPanel(AlarmSettings(maximumOldAlarms: 3))
+        var panel = try greenPanel(AlarmSettings(staleAfter: storyStaleAfter, maximumOldAlarms: 3))
         var second = 10.0
         for _ in 0..<5 {
             panel.read(at: second, insulationOhms: 30_000)

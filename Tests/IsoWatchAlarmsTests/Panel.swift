@@ -3,6 +3,12 @@ import IsoWatchAlarms
 import IsoWatchCore
 import Testing
 
+/// The stale time of the stories in this target. They poll only at the moments their rule is about,
+/// often further apart than the service's 5 s default (`Thresholds`), so they set 15 s, and stale
+/// data stays out of stories that are not about it; the stale-data stories use
+/// `settings.staleAfter` or set their own.
+let storyStaleAfter = Duration.seconds(15)
+
 /// 2026-01-01T00:00:00Z: the wall clock of every test starts here, the monotonic one at zero.
 let wallOrigin = Date(timeIntervalSince1970: 1_767_225_600)
 
@@ -27,7 +33,7 @@ struct Panel {
     private(set) var lastActions: [AlarmAction] = []
     private var updateCounter: UInt32 = 0
 
-    init(_ settings: AlarmSettings = AlarmSettings()) throws {
+    init(_ settings: AlarmSettings = AlarmSettings(staleAfter: storyStaleAfter)) throws {
         machine = try AlarmStateMachine(settings: settings, now: instant(0))
         outputs = machine.outputs
         perform(machine.initialActions, at: 0)
@@ -126,7 +132,7 @@ struct Panel {
 }
 
 /// A system brought to green by healthy polls at 1 s and 2 s.
-func greenPanel(_ settings: AlarmSettings = AlarmSettings()) throws -> Panel {
+func greenPanel(_ settings: AlarmSettings = AlarmSettings(staleAfter: storyStaleAfter)) throws -> Panel {
     var panel = try Panel(settings)
     panel.read(at: 1)
     panel.read(at: 2)

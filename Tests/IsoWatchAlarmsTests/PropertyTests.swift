@@ -328,9 +328,10 @@ struct Driver {
     }
 
     @Test func test_anyResistanceAtOrBelowTheResponseValueRaisesTheAlarm() async {
-        let levels = zip(Gen.double(in: 50_000...500_000), Gen.double(in: 0...0.5), Gen.double(in: 0...1))
-        await seededPropertyCheck(seed: 104, count: 100, input: levels) { responseOhms, hysteresis, depth in
-            let settings = AlarmSettings(insulation: InsulationLevel(responseOhms: responseOhms, releaseHysteresis: hysteresis))
+        let levels = zip(Gen.double(in: 50_000...500_000), Gen.double(in: 0...50), Gen.double(in: 0...1))
+        await seededPropertyCheck(seed: 104, count: 100, input: levels) { responseOhms, hysteresisPercent, depth in
+            let settings = AlarmSettings(
+                insulation: InsulationLevel(responseOhms: responseOhms, releaseHysteresisPercent: hysteresisPercent))
             var panel = try greenPanel(settings)
             let ohms = responseOhms * depth
             panel.read(at: 10, insulationOhms: ohms)
@@ -340,9 +341,9 @@ struct Driver {
     }
 
     @Test func test_releaseHappensExactlyFromResponseTimesOnePlusHysteresis() async {
-        let levels = zip(Gen.double(in: 50_000...500_000), Gen.double(in: 0.01...0.5), Gen.double(in: 0...1))
-        await seededPropertyCheck(seed: 105, count: 100, input: levels) { responseOhms, hysteresis, position in
-            let level = InsulationLevel(responseOhms: responseOhms, releaseHysteresis: hysteresis)
+        let levels = zip(Gen.double(in: 50_000...500_000), Gen.double(in: 1...50), Gen.double(in: 0...1))
+        await seededPropertyCheck(seed: 105, count: 100, input: levels) { responseOhms, hysteresisPercent, position in
+            let level = InsulationLevel(responseOhms: responseOhms, releaseHysteresisPercent: hysteresisPercent)
             var panel = try greenPanel(AlarmSettings(insulation: level))
             panel.read(at: 10, insulationOhms: responseOhms / 2)
             panel.wait(until: 11)

@@ -1,12 +1,13 @@
 import Foundation
 import IsoWatchAlarms
+import IsoWatchCore
 import Testing
 
 @Suite struct SettingsTests {
     @Test func test_defaultSettingsFollowTheStandard() {
         let settings = AlarmSettings()
         #expect(settings.validate().isEmpty)
-        #expect(settings.insulation.responseOhms == AlarmSettings.minimumInsulationResponseOhms)
+        #expect(settings.insulation.responseOhms == Thresholds.minimumInsulationResponseOhms)
         #expect(settings.insulation.releaseOhms == settings.insulation.responseOhms * 1.25)
     }
 
@@ -34,7 +35,7 @@ import Testing
         #expect(temperature.validate().count == 1)
         let ptc = AlarmSettings(overtemperature: OvertemperatureLevel(sensorResponseOhms: 1_600, sensorReleaseOhms: 4_000))
         #expect(ptc.validate().count == 1)
-        let hysteresis = AlarmSettings(insulation: InsulationLevel(responseOhms: 50_000, releaseHysteresis: -0.1))
+        let hysteresis = AlarmSettings(insulation: InsulationLevel(responseOhms: 50_000, releaseHysteresisPercent: -10))
         #expect(hysteresis.validate().count == 1)
     }
 

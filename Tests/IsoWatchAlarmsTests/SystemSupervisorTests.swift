@@ -7,10 +7,10 @@ import Testing
 /// The per-system supervisor on a made-up clock: no simulator, no threads, no waiting.
 @Suite struct SystemSupervisorTests {
     static func system(responseOhms: Int = 50_000, selfTestTimeoutSeconds: Int = 10) throws -> SystemConfiguration {
-        let yaml = ConfigurationYAML.file(
+        let yaml = ServiceConfigurationYAML.file(
             site: "Supervisor test",
             systems: [
-                ConfigurationYAML.tcpSystem(
+                ServiceConfigurationYAML.tcpSystem(
                     id: "or-1", name: "OR 1", port: "1502", device: "unit: 1",
                     sections: """
                         thresholds: { insulation_response_ohms: \(responseOhms), stale_after_seconds: 3 }

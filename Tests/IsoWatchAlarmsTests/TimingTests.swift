@@ -38,7 +38,7 @@ import Testing
     }
 
     @Test func test_timerThatFiredIsAlwaysReArmed() throws {
-        var machine = try AlarmStateMachine(settings: AlarmSettings(), now: instant(0))
+        var machine = try AlarmStateMachine(settings: AlarmSettings(staleAfter: storyStaleAfter), now: instant(0))
         let first = try #require(machine.nextDeadline)
         // A timer that fires a hair early, by its own clock, must still be told to fire again.
         let early = machine.handle(.tick, at: AlarmTime(monotonic: first - .milliseconds(1), wall: wallOrigin))
@@ -60,7 +60,9 @@ import Testing
 
     @Test func test_clockGoingBackwardsNeverShortensADelay() throws {
         var panel = try greenPanel(
-            AlarmSettings(insulation: InsulationLevel(responseOhms: 50_000, delays: delays(response: 3, release: 5))))
+            AlarmSettings(
+                insulation: InsulationLevel(responseOhms: 50_000, delays: delays(response: 3, release: 5)),
+                staleAfter: storyStaleAfter))
         panel.read(at: 10, insulationOhms: 30_000)
         panel.deliver(.tick, at: 8)
         panel.deliver(.tick, at: 12.999)
@@ -70,7 +72,7 @@ import Testing
     }
 
     @Test func test_wallClockJumpDoesNotChangeDelays() throws {
-        var machine = try AlarmStateMachine(settings: AlarmSettings(), now: instant(0))
+        var machine = try AlarmStateMachine(settings: AlarmSettings(staleAfter: storyStaleAfter), now: instant(0))
         let reading = { (ohms: Double, counter: UInt32) in
             AlarmEvent.reading(DecodedReading(
                 timestamp: wallOrigin, values: [.insulationResistanceOhms: MeasuredValue(ohms)], updateCounter: counter))

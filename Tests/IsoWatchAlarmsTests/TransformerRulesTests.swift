@@ -35,7 +35,7 @@ import Testing
 
     @Test func test_overloadComputedFromLoadCurrentAndRatedCurrent() throws {
         let rated = 27.5
-        var panel = try greenPanel(AlarmSettings(overload: OverloadLevel(ratedCurrentAmperes: rated)))
+        var panel = try greenPanel(AlarmSettings(overload: OverloadLevel(ratedCurrentAmperes: rated), staleAfter: storyStaleAfter))
         let amperes = rated * 1.2
         for second in stride(from: 10.0, through: 20, by: 1) {
             panel.read(at: second, values: [.loadCurrentAmperes: MeasuredValue(amperes)])

@@ -110,3 +110,29 @@ struct LineRecoveryTests {
         #expect(schedule.nextDue == origin + .milliseconds(900))
     }
 }
+
+/// A reloaded configuration replaces a bus's device list (issue 14 §2): units that stay keep their
+/// schedule (phase and backoff), a new one is due at once, a removed one is gone.
+@Suite struct DeviceListReplacementTests {
+    static func device(_ id: String) -> PolledDevice {
+        PolledDevice(id: id, unit: 1, blocks: []) { _, time in DecodedReading(timestamp: time) }
+    }
+
+    @Test func test_unitsThatStayKeepTheirScheduleAndNewOnesAreDueNow() {
+        let origin = ContinuousClock().now
+        var staying = PollSchedule(firstDue: origin)
+        staying.recordSuccess(at: origin + .milliseconds(30), intervalSeconds: 0.5)
+        var failing = PollSchedule(firstDue: origin)
+        failing.recordFailure(at: origin + .milliseconds(40), intervalSeconds: 0.5, patienceSeconds: 0, backoff: BackoffPolicy())
+        let now = origin + .milliseconds(100)
+
+        let carried = BusPoller.carryOver(
+            [staying, failing, PollSchedule(firstDue: origin)], of: [Self.device("a"), Self.device("b"), Self.device("c")],
+            to: [Self.device("b"), Self.device("new"), Self.device("a")], now: now)
+
+        #expect(carried.count == 3)
+        #expect(carried[0] == failing, "b keeps its backoff")
+        #expect(carried[1] == PollSchedule(firstDue: now), "a new unit is asked at once")
+        #expect(carried[2] == staying, "a keeps its phase")
+    }
+}

@@ -13,10 +13,10 @@ import Testing
 /// the insulation reading is fresh; that stays visible as the condition and leaves `stale` alone.
 /// The real monitor with its alarm machine, fed poll outcomes as the pollers hand them over.
 @Suite struct StaleStatusTests {
-    static let configurationYAML = ConfigurationYAML.file(
+    static let configurationYAML = ServiceConfigurationYAML.file(
         site: "Stale test site",
         systems: [
-            ConfigurationYAML.tcpSystem(
+            ServiceConfigurationYAML.tcpSystem(
                 id: "or-1", name: "OR 1", profile: "acrel-aim-m10", port: "1502",
                 device: "unit: 1\npoll_interval_seconds: 0.1\ntimeout_seconds: 0.05",
                 sections: "thresholds: { stale_after_seconds: 0.5 }")

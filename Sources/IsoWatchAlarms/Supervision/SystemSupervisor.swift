@@ -266,8 +266,7 @@ public struct SystemSupervisor: Sendable {
     ) -> DecodedReading {
         guard configuration.inputs.imdAlarmContact != nil, selfTest == nil else { return reading }
         let disagreement = Self.contactDisagrees(
-            contactActive: contactActive, reading: measured, responseOhms: machine.settings.insulation.responseOhms,
-            releaseHysteresis: machine.settings.insulation.releaseHysteresis)
+            contactActive: contactActive, reading: measured, insulation: machine.settings.insulation)
         switch disagreement {
         case true?:
             let since = disagreeingSince ?? now.monotonic
@@ -298,17 +297,13 @@ public struct SystemSupervisor: Sendable {
     /// The contact and Modbus disagree: the contact signals while the measured value is past the
     /// release value without a device flag, or Modbus shows an alarm while the contact is quiet.
     /// Inside the hysteresis, or without an insulation value, there is nothing to compare.
-    ///
-    /// - Parameter releaseHysteresis: a fraction of the response value, as in `InsulationLevel`.
-    public static func contactDisagrees(
-        contactActive: Bool, reading: DecodedReading, responseOhms: Double, releaseHysteresis: Double
-    ) -> Bool? {
+    public static func contactDisagrees(contactActive: Bool, reading: DecodedReading, insulation: InsulationLevel) -> Bool? {
         let flagged = reading.faults.contains(.insulation)
         guard let value = reading[.insulationResistanceOhms], value.validity != .invalid else {
             return flagged ? !contactActive : nil
         }
-        let modbusAlarm = flagged || value.value <= responseOhms
-        let modbusHealthy = !flagged && value.value >= responseOhms * (1 + releaseHysteresis) && value.validity != .belowRange
+        let modbusAlarm = flagged || value.value <= insulation.responseOhms
+        let modbusHealthy = !flagged && value.value >= insulation.releaseOhms && value.validity != .belowRange
         if contactActive { return modbusHealthy }
         return modbusAlarm
     }

@@ -8,11 +8,11 @@ import Foundation
 public struct ConditionTiming: Sendable, Equatable {
     public var responseDelaySeconds: Double
     public var releaseDelaySeconds: Double
-    /// Release distance as a percentage of the response value, for the conditions whose release
-    /// is derived from it (insulation: above, overload: below); nil for the others.
-    public var releaseHysteresisPercent: Double?
+    /// Release distance in per cent of the response value, for the conditions whose release is
+    /// derived from it (insulation: above, overload: below); 0 and unused for the others.
+    public var releaseHysteresisPercent: Double
 
-    public init(responseDelaySeconds: Double, releaseDelaySeconds: Double, releaseHysteresisPercent: Double? = nil) {
+    public init(responseDelaySeconds: Double, releaseDelaySeconds: Double, releaseHysteresisPercent: Double = 0) {
         self.responseDelaySeconds = responseDelaySeconds
         self.releaseDelaySeconds = releaseDelaySeconds
         self.releaseHysteresisPercent = releaseHysteresisPercent
@@ -22,7 +22,8 @@ public struct ConditionTiming: Sendable, Equatable {
 /// The timing of one system's alarms: every condition's delays and hysteresis, the re-alarm time
 /// of a silenced buzzer, the test, and the checks that run on their own.
 ///
-/// The defaults are the alarm machine's: a file without an `alarms` section behaves as before.
+/// The defaults are defined here once: the alarm machine's `AlarmSettings` defaults are these, so a
+/// file without an `alarms` section behaves as the machine does by default.
 public struct AlarmTiming: Sendable, Equatable {
     /// Bender's fixed 25 % release hysteresis; a 1 s confirmation is within the response time
     /// medical IMDs quote (≤ 1 to ≤ 5 s).

@@ -271,9 +271,15 @@ public struct SerialSettings: Sendable, Hashable {
     }
 }
 
-/// Alarm thresholds of one IT system.
+/// Alarm thresholds of one IT system. The defaults are the ones the whole service uses (the alarm
+/// machine's own defaults are these): each is defined here and nowhere else.
 public struct Thresholds: Sendable, Equatable {
-    /// Insulation alarm at or below this resistance; never below 50 kΩ (IEC 60364-7-710).
+    /// IEC 60364-7-710: the insulation monitor of a medical IT system must indicate at the latest
+    /// when the insulation resistance has fallen to 50 kΩ. The response value may be set higher,
+    /// never lower.
+    public static let minimumInsulationResponseOhms = 50_000.0
+
+    /// Insulation alarm at or below this resistance; never below `minimumInsulationResponseOhms`.
     public var insulationResponseOhms: Double
     /// Optional earlier warning, at or above the response value.
     public var insulationPrewarningOhms: Double?
@@ -284,12 +290,16 @@ public struct Thresholds: Sendable, Equatable {
     public var staleAfterSeconds: Double
     /// Over-temperature releases at or below this; nil: 10 °C below the response value.
     public var windingTemperatureReleaseCelsius: Double?
+    /// The over-temperature release in force: the configured one, or 10 °C below the response value.
+    public var windingTemperatureReleaseCelsiusInForce: Double {
+        windingTemperatureReleaseCelsius ?? windingTemperatureCelsius - 10
+    }
     /// A PTC thermistor chain (DIN 44081) in the winding: alarm at or above, release at or below.
     public var ptcResponseOhms: Double
     public var ptcReleaseOhms: Double
 
     public init(
-        insulationResponseOhms: Double = 50_000, insulationPrewarningOhms: Double? = nil, loadPercent: Double = 100,
+        insulationResponseOhms: Double = Thresholds.minimumInsulationResponseOhms, insulationPrewarningOhms: Double? = nil, loadPercent: Double = 100,
         windingTemperatureCelsius: Double = 120, staleAfterSeconds: Double = 5,
         windingTemperatureReleaseCelsius: Double? = nil, ptcResponseOhms: Double = 4_000, ptcReleaseOhms: Double = 1_600
     ) {

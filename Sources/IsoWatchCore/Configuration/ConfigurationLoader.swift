@@ -50,10 +50,6 @@ public enum ConfigurationLoader {
     }
 }
 
-/// IEC 60364-7-710: the insulation monitor of a medical IT system must indicate at the latest
-/// when the insulation resistance has fallen to 50 kΩ.
-let minimumInsulationResponseOhms = 50_000.0
-
 private struct ConfigurationParser {
     let diagnostics: YAMLDiagnostics
     let baseDirectory: URL
@@ -374,9 +370,9 @@ private struct ConfigurationParser {
             ])
         else { return thresholds }
         if let responseValue = mapping["insulation_response_ohms"], let ohms = responseValue.number() {
-            if ohms < minimumInsulationResponseOhms {
+            if ohms < Thresholds.minimumInsulationResponseOhms {
                 responseValue.report(
-                    "must be at least 50000 Ω: IEC 60364-7-710 requires the insulation monitor of a medical IT system to respond at 50 kΩ at the latest (the response value may be set higher, never lower), got \(YAMLValue.format(ohms))"
+                    "must be at least \(YAMLValue.format(Thresholds.minimumInsulationResponseOhms)) Ω: IEC 60364-7-710 requires the insulation monitor of a medical IT system to respond at 50 kΩ at the latest (the response value may be set higher, never lower), got \(YAMLValue.format(ohms))"
                 )
             } else if ohms > 10_000_000 {
                 responseValue.report("must be at most 10000000 Ω (10 MΩ), got \(YAMLValue.format(ohms))")
