@@ -7,6 +7,8 @@
 //   IsoWatchBMS → IsoWatchSnapshot → IsoWatchAlarms → IsoWatchCore
 //   Only IsoWatchRuntime.swift (the assembly) in IsoWatchService imports IsoWatchHTTP.
 //   isowatch-sim → IsoWatchSimulator → IsoWatchCore
+//   Every module that blocks (Modbus, GPIO, BMS, Store, HTTP, Service, the simulator) → IsoWatchThreads,
+//   which depends on nothing.
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -71,18 +73,18 @@ let package = Package(
         // libmodbus client buses (TCP, RTU), each on a thread it owns.
         .target(
             name: "IsoWatchModbus",
-            dependencies: ["CModbus", "IsoWatchCore"],
+            dependencies: ["CModbus", "IsoWatchCore", "IsoWatchThreads"],
             swiftSettings: strict),
         // Digital lines: the protocol, the libgpiod v1 backend and the simulated backend.
         .target(
             name: "IsoWatchGPIO",
-            dependencies: ["CGPIOD"],
+            dependencies: ["CGPIOD", "IsoWatchThreads"],
             swiftSettings: strict),
         // Operator-facing HTTP API.
         .target(
             name: "IsoWatchHTTP",
             dependencies: [
-                "IsoWatchCore", "IsoWatchSnapshot", "IsoWatchStore",
+                "IsoWatchCore", "IsoWatchSnapshot", "IsoWatchStore", "IsoWatchThreads",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -98,7 +100,7 @@ let package = Package(
             name: "IsoWatchService",
             dependencies: [
                 "IsoWatchCore", "IsoWatchAlarms", "IsoWatchModbus", "IsoWatchGPIO", "IsoWatchHTTP", "CSystemd",
-                "IsoWatchEstimator", "IsoWatchStore", "IsoWatchBMS", "IsoWatchSnapshot",
+                "IsoWatchEstimator", "IsoWatchStore", "IsoWatchBMS", "IsoWatchSnapshot", "IsoWatchThreads",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -109,6 +111,7 @@ let package = Package(
             name: "isowatch",
             dependencies: [
                 "IsoWatchService", "IsoWatchCore", "IsoWatchModbus", "IsoWatchHTTP", "IsoWatchEstimator", "IsoWatchStore",
+                "IsoWatchThreads",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -119,7 +122,7 @@ let package = Package(
         .target(
             name: "IsoWatchSimulator",
             dependencies: [
-                "IsoWatchCore",
+                "IsoWatchCore", "IsoWatchThreads",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
@@ -147,12 +150,15 @@ let package = Package(
             swiftSettings: strict),
 
         // MARK: further library and executable targets (insert new blocks directly below this line)
+        // Owned threads: a named thread for blocking work and the ways to wait for it, and the
+        // monitor's serial executor. No C library, so every module that blocks can depend on it.
+        .target(name: "IsoWatchThreads", swiftSettings: strict),
         // The fault and soak suite (issue 7): the simulator in process, the real `isowatch run` as a
         // child it kills and restarts, wire, disk and process faults, and the figures (scripts/faults).
         .executableTarget(
             name: "isowatch-faults",
             dependencies: [
-                "IsoWatchSimulator", "IsoWatchCore", "IsoWatchStore", "IsoWatchTesting",
+                "IsoWatchSimulator", "IsoWatchCore", "IsoWatchStore", "IsoWatchTesting", "IsoWatchThreads",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tests/FaultSuite",
@@ -160,7 +166,7 @@ let package = Package(
         // Scale benchmark, isowatch's side of the Modbus throughput comparison (scripts/bench-scale).
         .executableTarget(
             name: "isowatch-scale",
-            dependencies: ["IsoWatchCore", "IsoWatchModbus"],
+            dependencies: ["IsoWatchCore", "IsoWatchModbus", "IsoWatchThreads"],
             path: "Benchmarks/isowatch-scale",
             exclude: ["modbus_loop.c", "scale.py", "pymodbus_loop.py"],
             swiftSettings: strict),
@@ -176,14 +182,14 @@ let package = Package(
         .target(
             name: "IsoWatchStore",
             dependencies: [
-                "IsoWatchCore", .product(name: "GRDB", package: "GRDB.swift"),
+                "IsoWatchCore", "IsoWatchThreads", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
         // The Modbus TCP server for the building management system (libmodbus, on a thread it owns).
         .target(
             name: "IsoWatchBMS",
-            dependencies: ["CModbus", "IsoWatchCore", "IsoWatchAlarms", "IsoWatchSnapshot"],
+            dependencies: ["CModbus", "IsoWatchCore", "IsoWatchAlarms", "IsoWatchSnapshot", "IsoWatchThreads"],
             swiftSettings: strict),
         // Appends journal entries in bursts and prints each id once stored: the kill -9 test's child.
         .executableTarget(
@@ -202,7 +208,7 @@ let package = Package(
         .target(
             name: "IsoWatchTesting",
             dependencies: [
-                "IsoWatchCore", "IsoWatchSimulator",
+                "IsoWatchCore", "IsoWatchSimulator", "IsoWatchThreads",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             path: "Tests/IsoWatchTesting",
@@ -217,21 +223,26 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
-            name: "IsoWatchModbusTests", dependencies: ["IsoWatchModbus", "IsoWatchTesting", "IsoWatchSimulator"],
+            name: "IsoWatchModbusTests",
+            dependencies: ["IsoWatchModbus", "IsoWatchTesting", "IsoWatchSimulator", "IsoWatchThreads"],
             swiftSettings: strict),
-        .testTarget(name: "IsoWatchGPIOTests", dependencies: ["IsoWatchGPIO", "IsoWatchSimulator"], swiftSettings: strict),
+        .testTarget(
+            name: "IsoWatchGPIOTests", dependencies: ["IsoWatchGPIO", "IsoWatchSimulator", "IsoWatchThreads"],
+            swiftSettings: strict),
         .testTarget(name: "SimulatorTests", dependencies: ["IsoWatchSimulator", "IsoWatchTesting"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
                 "IsoWatchService", "IsoWatchTesting", "IsoWatchSimulator", "IsoWatchGPIO", "IsoWatchCore",
                 "IsoWatchAlarms", "IsoWatchHTTP", "IsoWatchStore", "IsoWatchBMS", "IsoWatchModbus", "IsoWatchSnapshot",
+                "IsoWatchThreads",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict),
         // MARK: further test targets (insert new blocks directly below this line)
+        .testTarget(name: "IsoWatchThreadsTests", dependencies: ["IsoWatchThreads"], swiftSettings: strict),
         .testTarget(
             name: "IsoWatchServiceTests",
             dependencies: [

@@ -1,6 +1,7 @@
 import Foundation
 import IsoWatchCore
 import IsoWatchModbus
+import IsoWatchThreads
 import Synchronization
 
 /// isowatch's side of the Modbus throughput comparison in the scale benchmark (scripts/bench-scale,

@@ -1,5 +1,6 @@
 import CModbus
 import Foundation
+import IsoWatchThreads
 import Synchronization
 
 /// A Modbus TCP server (libmodbus) that publishes a register image as input registers
@@ -27,7 +28,8 @@ public final class BMSServer: Sendable {
     /// The port it listens on (the one the kernel chose when asked for 0).
     public let port: Int
     private let shared: Mutex<Shared>
-    private let done = DispatchSemaphore(value: 0)
+    /// Set once in `init`, when the thread's body may capture `self`.
+    private let thread = Mutex<OwnedThread?>(nil)
 
     /// Binds at once (so a taken port fails the start-up loudly) and serves on its own thread.
     public init(
@@ -57,12 +59,16 @@ public final class BMSServer: Sendable {
         }
         let owned = ServerResources(context: context, mapping: mapping, listener: listener)
         let limits = Limits(maxClients: max(1, maxClients), idleTimeout: .milliseconds(Int64(idleTimeoutSeconds * 1000)))
-        let thread = Thread { [self] in
-            self.serve(owned, limits)
-            self.done.signal()
+        let thread: OwnedThread
+        do {
+            thread = try OwnedThread(name: "isowatch-bms") { [self] in self.serve(owned, limits) }
+        } catch {
+            close(listener)
+            modbus_mapping_free(mapping)
+            modbus_free(context)
+            throw StartError(description: "BMS server: \(error)")
         }
-        thread.name = "isowatch-bms"
-        thread.start()
+        self.thread.withLock { $0 = thread }
     }
 
     /// Replaces the published image; clients see it from their next request on.
@@ -79,7 +85,7 @@ public final class BMSServer: Sendable {
     @discardableResult
     public func stop(timeoutSeconds: Double = 2) -> Bool {
         shared.withLock { $0.stopping = true }
-        return done.wait(timeout: .now() + .milliseconds(Int(timeoutSeconds * 1000))) == .success
+        return thread.withLock { $0 }?.join(timeoutSeconds: timeoutSeconds) ?? true
     }
 
     /// The libmodbus objects, used only on the server's thread.

@@ -1,3 +1,5 @@
+import IsoWatchThreads
+
 /// Why a GPIO operation failed. Every message names the chip or line and, where the kernel gave
 /// one, the operating system's reason, because the person reading it is standing at a switchboard.
 public enum GPIOError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -53,5 +55,14 @@ public enum GPIOError: Error, Sendable, Equatable, CustomStringConvertible {
         case .threadStartFailed(let reason):
             return "GPIO backend could not start its thread (\(reason))"
         }
+    }
+}
+
+/// Starts a thread of this module's; a refusal is reported as `GPIOError.threadStartFailed`.
+func startThread(name: String, _ body: @escaping @Sendable () -> Void) throws(GPIOError) -> OwnedThread {
+    do {
+        return try OwnedThread(name: name, body)
+    } catch {
+        throw .threadStartFailed(reason: errnoText(error.code))
     }
 }

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import HummingbirdBcrypt
+import IsoWatchThreads
 import NIOCore
 import Synchronization
 
@@ -296,9 +297,7 @@ final class BcryptWorkers: Sendable {
         }
         if start {
             for index in 0..<threads {
-                let thread = Thread { [self] in work() }
-                thread.name = "isowatch-bcrypt-\(index)"
-                thread.start()
+                OwnedThread.essential(name: "isowatch-bcrypt-\(index)") { [self] in work() }
             }
         }
         if accepted { available.signal() }

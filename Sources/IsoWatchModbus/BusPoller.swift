@@ -1,5 +1,6 @@
 import Foundation
 import IsoWatchCore
+import IsoWatchThreads
 import Synchronization
 
 /// One device on a bus, as the poller needs it: where its registers are, how often and how
@@ -123,7 +124,6 @@ public final class BusPoller: Sendable {
     private let onOutcome: @Sendable (PollOutcome) -> Void
     private let shared: Mutex<SharedState>
     private let wake = DispatchSemaphore(value: 0)
-    private let finished = DispatchSemaphore(value: 0)
 
     private struct SharedState: Sendable {
         /// The devices on this endpoint; a reloaded configuration replaces them while the bus runs.
@@ -132,6 +132,7 @@ public final class BusPoller: Sendable {
         var devicesGeneration = 0
         var stopping = false
         var started = false
+        var thread: OwnedThread?
         var writes: [PendingWrite] = []
         var statistics = BusStatistics()
     }
@@ -172,31 +173,23 @@ public final class BusPoller: Sendable {
     public var statistics: BusStatistics { shared.withLock { $0.statistics } }
 
     public func start() {
-        let alreadyStarted = shared.withLock { state -> Bool in
-            defer { state.started = true }
-            return state.started
+        shared.withLock { state in
+            guard !state.started else { return }
+            state.started = true
+            // Made under the lock, so that a `stop` right after finds the thread to wait for.
+            state.thread = OwnedThread.essential(name: "isowatch-bus \(endpoint)") { [self] in runLoop() }
         }
-        guard !alreadyStarted else { return }
-        let thread = Thread { [self] in
-            runLoop()
-            finished.signal()
-        }
-        thread.name = "isowatch-bus \(endpoint)"
-        thread.start()
     }
 
     /// Stops polling and waits for the bus thread to close the link. Pending writes fail.
     public func stop() async {
-        let wasRunning = shared.withLock { state -> Bool in
-            let running = state.started && !state.stopping
-            state.stopping = true
-            return running
+        let running = shared.withLock { state -> OwnedThread? in
+            defer { state.stopping = true }
+            return state.stopping ? nil : state.thread
         }
-        guard wasRunning else { return }
+        guard let running else { return }
         wake.signal()
-        // Wait for the thread on a thread of our own, not on the cooperative pool.
-        let finished = self.finished
-        _ = try? await OwnedThread.run(name: "isowatch-bus-join") { finished.wait() }
+        await running.join()
     }
 
     /// Writes registers through the bus thread, ahead of the next poll.

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import IsoWatchCore
 import IsoWatchGPIO
+import IsoWatchThreads
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -28,10 +29,9 @@ final class HeartbeatOutput: Sendable {
     /// Where the writes run: the monitor's executor; nil, the cooperative pool.
     private let executor: (any TaskExecutor)?
     private let stopRequested = Mutex(false)
-    private let started = Mutex(false)
+    /// The toggling thread, once started.
+    private let thread = Mutex<OwnedThread?>(nil)
     private let wake = DispatchSemaphore(value: 0)
-    private let finished: AsyncStream<Void>
-    private let finishedContinuation: AsyncStream<Void>.Continuation
 
     init(
         line: any OutputLine, heartbeat: Heartbeat, period: Duration, maximumHeartbeatAge: Duration, logger: Logger,
@@ -43,7 +43,6 @@ final class HeartbeatOutput: Sendable {
         self.period = period
         self.maximumHeartbeatAge = maximumHeartbeatAge
         self.logger = logger
-        (finished, finishedContinuation) = AsyncStream.makeStream(of: Void.self)
     }
 
     /// Claims the configured line, low (inactive): the relay has seen no edge yet, so it stays
@@ -70,17 +69,10 @@ final class HeartbeatOutput: Sendable {
 
     /// Starts the toggling thread; a second call does nothing.
     func start() {
-        let first = started.withLock { started in
-            defer { started = true }
-            return !started
+        thread.withLock { thread in
+            guard thread == nil else { return }
+            thread = OwnedThread.essential(name: "isowatch-hbeat") { [self] in toggleUntilStopped() }
         }
-        guard first else { return }
-        let thread = Thread { [self] in
-            toggleUntilStopped()
-            finishedContinuation.finish()
-        }
-        thread.name = "isowatch-hbeat"
-        thread.start()
     }
 
     /// Stops toggling, waits for the thread to end, and releases the line. What the pin then does
@@ -88,9 +80,7 @@ final class HeartbeatOutput: Sendable {
     func stop() async {
         stopRequested.withLock { $0 = true }
         wake.signal()
-        if started.withLock({ $0 }) {
-            for await _ in finished {}
-        }
+        await thread.withLock { $0 }?.join()
         await line.release()
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import IsoWatchBMS
 import IsoWatchCore
+import IsoWatchThreads
 import Logging
 import ServiceLifecycle
 
@@ -36,12 +37,7 @@ struct BMSPublisher: Service {
             server.publish(BMSRegisterMap.image(values, heartbeat: heartbeat))
             try? await Task.sleep(for: Self.interval)
         }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let thread = Thread {
-                server.stop()
-                continuation.resume()
-            }
-            thread.start()
-        }
+        // `stop` waits for the server's thread: on a thread of its own, not on the cooperative pool.
+        _ = try? await OwnedThread.run(name: "isowatch-bms-stop") { [server] in server.stop() }
     }
 }

@@ -3,6 +3,7 @@ import IsoWatchAlarms
 import IsoWatchCore
 import IsoWatchModbus
 import IsoWatchSnapshot
+import IsoWatchThreads
 import Logging
 
 /// Runs one `SystemSupervisor` per IT system and carries out what they ask: relays, the journal,

@@ -1,6 +1,6 @@
 import CSystemd
 import Foundation
-import IsoWatchModbus
+import IsoWatchThreads
 import Logging
 import ServiceLifecycle
 import Synchronization

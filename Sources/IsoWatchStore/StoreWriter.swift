@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import IsoWatchCore
+import IsoWatchThreads
 import Synchronization
 
 /// Writes to the history on a thread of its own, so that the monitor hands over readings and
@@ -41,7 +42,8 @@ public final class StoreWriter: Sendable {
     public let store: HistoryStore
     private let state = Mutex(State())
     private let wake = DispatchSemaphore(value: 0)
-    private let finished = DispatchSemaphore(value: 0)
+    /// Set once in `init`, when the thread's body may capture `self`.
+    private let thread = Mutex<OwnedThread?>(nil)
     private let maintenanceInterval: Double
     private let onError: @Sendable (any Error) -> Void
     private let onJournalStored: @Sendable (Int) -> Void
@@ -61,9 +63,8 @@ public final class StoreWriter: Sendable {
         self.maintenanceInterval = maintenanceInterval
         self.onError = onError
         self.onJournalStored = onJournalStored
-        let thread = Thread { [self] in self.loop() }
-        thread.name = "isowatch-store"
-        thread.start()
+        let thread = OwnedThread.essential(name: "isowatch-store") { [self] in self.loop() }
+        self.thread.withLock { $0 = thread }
     }
 
     public func journal(_ draft: JournalDraft, stored: Stored? = nil) {
@@ -103,19 +104,19 @@ public final class StoreWriter: Sendable {
     /// Writes what is queued (one more attempt for anything retained after a failure) and stops
     /// the thread. Blocks until then: call it from a thread that may block, or `finish()`.
     public func close() {
-        state.withLock { $0.stopping = true }
-        wake.signal()
-        finished.wait()
+        stop()?.join()
     }
 
     /// `close` for async code.
     public func finish() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                self.close()
-                continuation.resume()
-            }
-        }
+        await stop()?.join()
+    }
+
+    /// Asks the thread to write what is queued and end; returns it, to wait for.
+    private func stop() -> OwnedThread? {
+        state.withLock { $0.stopping = true }
+        wake.signal()
+        return thread.withLock { $0 }
     }
 
     public struct StoreClosed: Error, CustomStringConvertible {
@@ -159,7 +160,6 @@ public final class StoreWriter: Sendable {
                 for case let .journal(_, stored) in retained {
                     stored?(.failure(StoreClosed()))
                 }
-                finished.signal()
                 return
             }
         }

@@ -3,6 +3,7 @@ import Foundation
 import IsoWatchCore
 import IsoWatchModbus
 import IsoWatchService
+import IsoWatchThreads
 
 struct ReadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,6 +4,7 @@ import IsoWatchHTTP
 import IsoWatchSimulator
 import IsoWatchStore
 import IsoWatchTesting
+import IsoWatchThreads
 import Synchronization
 import Testing
 
@@ -134,7 +135,7 @@ struct CommandLineTests {
 
         // A reader parses the file over and over while it is rewritten.
         let reads = ReadTally()
-        let reader = Thread {
+        let reader = OwnedThread.essential(name: "test-users-read") {
             while !reads.stopped {
                 guard let text = try? String(contentsOf: file, encoding: .utf8) else {
                     reads.withLock { $0.broken.append("unreadable") }
@@ -152,10 +153,10 @@ struct CommandLineTests {
                 }
             }
         }
-        reader.start()
         var results: [(status: Int32, output: String)] = []
         for name in ["olga", "victor", "erik", "ada"] { results.append(try await add(name)) }
         reads.stop()
+        await reader.join()
         let replaced = try #require(status(file.path))
         var held = stat()
         #expect(fstat(heldOpen.fileDescriptor, &held) == 0)

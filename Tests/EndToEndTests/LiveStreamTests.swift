@@ -4,6 +4,7 @@ import IsoWatchCore
 import IsoWatchSimulator
 import IsoWatchSnapshot
 import IsoWatchTesting
+import IsoWatchThreads
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -52,9 +53,7 @@ final class EventStreamClient: @unchecked Sendable {
         if let cookie { request += "Cookie: \(cookie)\r\n" }
         request += "\r\n"
         _ = request.withCString { Glibc.send(socket, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-        let thread = Thread { [self] in readLoop() }
-        thread.name = "sse-client"
-        thread.start()
+        OwnedThread.essential(name: "sse-client") { [self] in readLoop() }
     }
 
     private func readLoop() {

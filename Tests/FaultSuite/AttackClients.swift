@@ -1,4 +1,5 @@
 import Foundation
+import IsoWatchThreads
 import Synchronization
 
 #if canImport(Glibc)
@@ -158,15 +159,12 @@ struct HTTPExchange: Sendable {
 /// A thread of the suite's own for blocking clients, with a stop flag it checks between steps.
 final class AttackThread: Sendable {
     private let stopFlag = Mutex(false)
-    private let done = DispatchSemaphore(value: 0)
+    /// Set once in `init`, when the thread's body may capture `self`.
+    private let thread = Mutex<OwnedThread?>(nil)
 
     init(name: String, _ body: @escaping @Sendable (AttackThread) -> Void) {
-        let thread = Thread { [self] in
-            body(self)
-            done.signal()
-        }
-        thread.name = name
-        thread.start()
+        let thread = OwnedThread.essential(name: name) { [self] in body(self) }
+        self.thread.withLock { $0 = thread }
     }
 
     var stopped: Bool { stopFlag.withLock { $0 } }
@@ -175,13 +173,7 @@ final class AttackThread: Sendable {
 
     /// Waits for the body to return (it checks `stopped` at least every few hundred milliseconds).
     func join() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = self.done
-            Thread.detachNewThread {
-                done.wait()
-                continuation.resume()
-            }
-        }
+        await thread.withLock { $0 }?.join()
     }
 
     /// Sleeps in small steps so that `stop()` is noticed; false once stopped.

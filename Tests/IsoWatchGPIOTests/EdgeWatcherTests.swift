@@ -1,4 +1,5 @@
 import Glibc
+import IsoWatchThreads
 import Testing
 
 @testable import IsoWatchGPIO
@@ -33,18 +34,9 @@ struct EdgeWatcherTests {
         }
     }
 
-    /// Joins on a throwaway thread: joining blocks, and tests run on the cooperative pool too.
-    func stop(_ watcher: EdgeWatcher) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            do {
-                _ = try OwnedThread(name: "test-join", detached: true) {
-                    watcher.stopAndJoin()
-                    continuation.resume()
-                }
-            } catch {
-                continuation.resume()
-            }
-        }
+    /// Joins on a thread of its own: joining blocks, and tests run on the cooperative pool too.
+    func stop(_ watcher: EdgeWatcher) async throws {
+        try await OwnedThread.run(name: "test-join") { watcher.stopAndJoin() }
     }
 
     @Test(.timeLimit(.minutes(1)))
@@ -64,7 +56,7 @@ struct EdgeWatcherTests {
         events.writeEvents([Self.fallingEdge])
         #expect(await iterator.next() == false)
 
-        await stop(watcher)
+        try await stop(watcher)
         // Stopping the thread ends the streams; the bounce produced nothing else.
         #expect(await iterator.next() == nil)
     }
@@ -81,7 +73,7 @@ struct EdgeWatcherTests {
         events.writeEvents([Self.fallingEdge, Self.risingEdge, Self.fallingEdge, Self.risingEdge])
         // Several debounce times pass with the contact back where it started.
         try await Task.sleep(for: .milliseconds(200))
-        await stop(watcher)
+        try await stop(watcher)
         #expect(await collect(changes) == [])
     }
 
@@ -97,6 +89,6 @@ struct EdgeWatcherTests {
         // A hang-up is what an unplugged GPIO expander looks like: the watcher must not go quiet.
         close(events.writeEnd)
         #expect(await collect(changes) == [])
-        await stop(watcher)
+        try await stop(watcher)
     }
 }

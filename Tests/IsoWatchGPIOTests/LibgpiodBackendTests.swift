@@ -1,5 +1,6 @@
 import Dispatch
 import Glibc
+import IsoWatchThreads
 import Testing
 
 @testable import IsoWatchGPIO

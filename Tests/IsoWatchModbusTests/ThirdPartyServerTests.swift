@@ -1,6 +1,7 @@
 import Foundation
 import IsoWatchCore
 import IsoWatchTesting
+import IsoWatchThreads
 import Testing
 
 @testable import IsoWatchModbus

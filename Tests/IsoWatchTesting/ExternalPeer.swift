@@ -1,4 +1,5 @@
 import Foundation
+import IsoWatchThreads
 
 /// A third-party program a test talks to (a pymodbus server, socat, mbpoll), started as a child
 /// process and stopped when the test is done.
@@ -26,7 +27,7 @@ public final class ExternalPeer: @unchecked Sendable {
         try process.run()
         // A thread of its own reads the child's output until EOF: blocking reads, no run loop needed.
         let handle = output.fileHandleForReading
-        let reader = Thread { [weak self] in
+        OwnedThread.essential(name: "test-peer-out") { [weak self] in
             var signalled = false
             while true {
                 let chunk = handle.availableData
@@ -41,7 +42,6 @@ public final class ExternalPeer: @unchecked Sendable {
                 }
             }
         }
-        reader.start()
         if ready.wait(timeout: .now() + timeoutSeconds) == .timedOut {
             stop()
             throw PeerError.notReady(commandLine: commandLine, output: transcript)

@@ -1,4 +1,5 @@
 import CGPIOD
+import IsoWatchThreads
 import Synchronization
 
 import Glibc
@@ -23,7 +24,7 @@ final class EdgeWatcher: Sendable {
         threadName: String
     ) throws(GPIOError) {
         let stopFlag = self.stopFlag
-        thread = try OwnedThread(name: threadName) {
+        thread = try startThread(name: threadName) {
             Self.watch(
                 eventDescriptor: eventDescriptor, initialLevel: initialLevel, debounceSeconds: debounceSeconds,
                 broadcaster: broadcaster, stopFlag: stopFlag)

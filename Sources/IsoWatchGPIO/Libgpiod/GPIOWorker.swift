@@ -1,4 +1,5 @@
 import Dispatch
+import IsoWatchThreads
 import Synchronization
 
 /// One owned thread that runs every libgpiod call of a backend, one job at a time.
@@ -50,11 +51,11 @@ final class GPIOWorker: Sendable {
     }
 
     private let queue = Queue()
-    private let thread: OwnedThread
 
+    /// The thread ends by itself once stopped and its queue is drained; nobody waits for it.
     init(name: String) throws(GPIOError) {
         let queue = self.queue
-        thread = try OwnedThread(name: name, detached: true) { queue.run() }
+        _ = try startThread(name: name) { queue.run() }
     }
 
     deinit {

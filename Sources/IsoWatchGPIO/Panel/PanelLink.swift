@@ -51,9 +51,8 @@ final class PanelLink: Sendable {
         wakeRead = ends[0]
         wakeWrite = ends[1]
         do {
-            // Detached: it ends by itself when the connection ends, and nobody has to block in
-            // pthread_join from async code.
-            _ = try OwnedThread(name: "gpio-panel", detached: true) { [self] in run() }
+            // Nobody waits for it: it ends by itself when the connection ends.
+            _ = try startThread(name: "gpio-panel") { [self] in run() }
         } catch {
             Glibc.close(wakeRead)
             Glibc.close(wakeWrite)

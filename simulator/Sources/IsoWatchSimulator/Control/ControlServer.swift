@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import IsoWatchCore
+import IsoWatchThreads
 
 /// The simulator's control interface: a test bench reads and changes what the devices measure,
 /// flag and do on the wire. Loopback only: it can make a healthy theatre look faulty.
@@ -110,13 +111,13 @@ public struct ControlServer: Sendable {
         }
         router.post("api/v1/endpoints/:endpoint/unplug") { _, context in
             let (endpoint, server) = try Self.rtuEndpoint(context, in: simulator, verb: "unplug")
-            try await Self.onOwnThread { server.unplug() }
+            try await OwnedThread.run(name: "sim-unplug") { server.unplug() }
             return PlugView(endpoint: endpoint.id, server: server)
         }
         router.post("api/v1/endpoints/:endpoint/replug") { _, context in
             let (endpoint, server) = try Self.rtuEndpoint(context, in: simulator, verb: "replug")
             do {
-                try await Self.onOwnThread { try server.replug() }
+                try await OwnedThread.run(name: "sim-replug") { try server.replug() }
             } catch {
                 throw HTTPError(.internalServerError, message: "endpoint '\(endpoint.id)': \(error)")
             }
@@ -133,19 +134,6 @@ public struct ControlServer: Sendable {
             throw HTTPError(.notFound, message: "no endpoint '\(id)' (have: \(ids))")
         }
         return endpoint
-    }
-
-    /// Runs `body` on a thread of its own: plugging joins or starts the bus's reader thread, a
-    /// blocking wait that must not hold one of the cooperative pool's few threads.
-    private static func onOwnThread(_ body: @escaping @Sendable () throws -> Void) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            do {
-                // Detached when the handle goes away; the body resumes the caller.
-                _ = try OwnedThread { continuation.resume(with: Result { try body() }) }
-            } catch {
-                continuation.resume(throwing: error)
-            }
-        }
     }
 
     private static func rtuEndpoint(_ context: BasicRequestContext, in simulator: Simulator, verb: String) throws

@@ -1,5 +1,6 @@
 import Foundation
 import IsoWatchCore
+import IsoWatchThreads
 
 /// The measuring front-end's signal chain as a value type, one published sample at a time: the
 /// ±U0 pulse through the two-conductor circuit with disturbances, averaged over exactly one mains
@@ -152,7 +153,7 @@ public final class FrontEndDevice: Sendable {
         self.stopSignal = stopSignal
         let start = monotonicSeconds()
         let initialChain = chain
-        thread = try OwnedThread {
+        thread = try startThread(name: "sim-frontend") {
             var chain = initialChain
             var selfTestSamplesLeft = 0
             var produced = 0

@@ -1,4 +1,5 @@
 import Foundation
+import IsoWatchThreads
 
 /// Completes a measurement on every device at the device's own interval of physics time, on one
 /// thread the simulator owns, so update counters move the way a real device's do while nobody
@@ -19,7 +20,7 @@ final class MeasurementClock: Sendable {
             thread = nil
             return
         }
-        self.thread = try OwnedThread {
+        self.thread = try startThread(name: "sim-measure") {
             var due = devices.map { $0.measurementIntervalSeconds }
             while true {
                 let next = due.indices.min { due[$0] < due[$1] }!

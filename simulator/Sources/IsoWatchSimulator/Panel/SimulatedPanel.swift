@@ -1,4 +1,5 @@
 import Foundation
+import IsoWatchThreads
 import Synchronization
 
 /// The theatre panel of a simulated site: the digital lines a service drives (green and yellow
@@ -215,14 +216,12 @@ public final class SimulatedPanel: Sendable {
         // a thread checks a few times per timeout. It holds the panel weakly and ends with it (or
         // at `stopWatchdog()`).
         let interval = max(0.005, min(0.05, watchdog.timeoutSeconds / 20))
-        let thread = Thread { [weak self] in
+        OwnedThread.essential(name: "sim-panel-wdog") { [weak self] in
             while let panel = self, !panel.watchdogStopped.withLock({ $0 }) {
                 panel.state.withLock { $0.checkWatchdog(now: .now) }
                 Thread.sleep(forTimeInterval: interval)
             }
         }
-        thread.name = "sim-panel-wdog"
-        thread.start()
     }
 
     private let watchdogStopped = Mutex(false)

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import IsoWatchThreads
 import Synchronization
 
 /// A multi-drop Modbus RTU bus on a pseudo-terminal: the client opens `slavePath` (or the symlink)
@@ -140,7 +141,9 @@ public final class ModbusRTUServer: Sendable {
         do {
             if let linkPath { try Self.link(linkPath, to: slavePath) }
             let stopSignal = try StopSignal()
-            let reader = try OwnedThread { [self, master] in readLoop(master: master, stopSignal: stopSignal) }
+            let reader = try startThread(name: "sim-rtu-reader") { [self, master] in
+                readLoop(master: master, stopSignal: stopSignal)
+            }
             state.withLock {
                 $0.line = Line(master: master, slave: slave, slavePath: slavePath, stopSignal: stopSignal, reader: reader)
                 $0.lastSlavePath = slavePath

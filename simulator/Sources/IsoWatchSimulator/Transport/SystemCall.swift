@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import IsoWatchThreads
 
 /// A failed POSIX call, with the errno it left.
 public struct SystemCallError: Error, CustomStringConvertible, Sendable {
@@ -19,6 +20,15 @@ public struct SystemCallError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         let reason = String(cString: strerror(code))
         return detail.map { "\(call) \($0): \(reason)" } ?? "\(call): \(reason)"
+    }
+}
+
+/// Starts one of the simulator's threads; a refusal is reported as the failed pthread_create.
+func startThread(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemCallError) -> OwnedThread {
+    do {
+        return try OwnedThread(name: name, body)
+    } catch {
+        throw SystemCallError("pthread_create", code: error.code)
     }
 }
 

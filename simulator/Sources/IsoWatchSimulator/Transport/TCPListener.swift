@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import IsoWatchThreads
 import Synchronization
 
 /// A listening TCP socket with one thread that accepts and one thread per connection, shared by
@@ -43,7 +44,7 @@ final class TCPListener: Sendable {
     /// (non-blocking) descriptor, which this closes once `serve` returns. On failure the listener is closed.
     func start(serving serve: @escaping @Sendable (_ connection: Int, _ fd: Int32) -> Void) throws(SystemCallError) {
         do {
-            let thread = try OwnedThread { [self] in acceptLoop(serve) }
+            let thread = try startThread(name: "sim-accept") { [self] in acceptLoop(serve) }
             acceptor.withLock { $0 = thread }
         } catch {
             stopped.store(true, ordering: .releasing)
@@ -102,7 +103,7 @@ final class TCPListener: Sendable {
             }
             reap.forEach { $0.join() }
             do {
-                let thread = try OwnedThread { [self] in
+                let thread = try startThread(name: "sim-conn-\(id)") { [self] in
                     serve(id, client)
                     connectionEnded(id, fd: client)
                 }

@@ -1,22 +1,5 @@
 import Dispatch
-import Foundation
 import Synchronization
-
-/// Runs blocking work (libmodbus calls) on a thread created for it, never on Swift's cooperative
-/// pool, whose two threads on this kind of machine would otherwise stall every task.
-public enum OwnedThread {
-    public static func run<T: Sendable>(
-        name: String, _ body: @escaping @Sendable () throws -> T
-    ) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(with: Result { try body() })
-            }
-            thread.name = name
-            thread.start()
-        }
-    }
-}
 
 /// A serial executor on one thread it owns, with its own timers: the executor of the alarm
 /// monitor (`unownedExecutor` of its actor, and the task executor preference of its loops).
@@ -103,9 +86,7 @@ public final class OwnedThreadExecutor: SerialExecutor, TaskExecutor {
         let queue = self.queue
         let serial = asUnownedSerialExecutor()
         let task = asUnownedTaskExecutor()
-        let thread = Thread { queue.run(serial: serial, task: task) }
-        thread.name = name
-        thread.start()
+        OwnedThread.essential(name: name) { queue.run(serial: serial, task: task) }
     }
 
     deinit {
