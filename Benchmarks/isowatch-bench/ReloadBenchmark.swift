@@ -89,6 +89,8 @@ enum ReloadBenchmark {
     struct ObservedOutcome: Sendable {
         let receivedAt: ContinuousClock.Instant
         let succeeded: Bool
+        /// From the poll's first request to its last reply: a slow device, not a late poller.
+        let latencySeconds: Double
     }
 
     struct Window {
@@ -141,7 +143,8 @@ enum ReloadBenchmark {
 
         let observed = Mutex<[String: [ObservedOutcome]]>([:])
         let service = try await Bench.RunningService.start(configuration, profiles: profiles, systems: systems.count) { outcome in
-            let entry = ObservedOutcome(receivedAt: outcome.receivedAt, succeeded: outcome.result.isSuccess)
+            let entry = ObservedOutcome(
+                receivedAt: outcome.receivedAt, succeeded: outcome.result.isSuccess, latencySeconds: outcome.latencySeconds)
             observed.withLock { $0[outcome.deviceID, default: []].append(entry) }
         }
         let (runtime, gpio) = (service.runtime, service.gpio)
@@ -236,8 +239,8 @@ enum ReloadBenchmark {
         let changes = gpio.outputChanges.dropFirst(relayMark).filter { $0.instant < measuredUntil }
         let analysis = Analysis(
             windows: windows,
-            unchanged: systems.map(\.id).filter { $0 != changedID }.map { outcomes[$0] ?? [] },
-            changed: outcomes[changedID] ?? [],
+            unchanged: systems.map(\.id).filter { $0 != changedID }.map { ($0, outcomes[$0] ?? []) },
+            changed: (changedID, outcomes[changedID] ?? []),
             relayChanges: changes.map { change in
                 let lines: Analysis.Lines =
                     unchangedLines.contains(change.address) ? .unchanged : changedLines.contains(change.address) ? .changed : .other
@@ -261,10 +264,20 @@ enum ReloadBenchmark {
     struct Analysis {
         enum Lines { case unchanged, changed, other }
 
+        /// An interval of at least `missedPollRatio` poll intervals: which system, when.
+        struct MissedPoll {
+            let system: String
+            let previous: ContinuousClock.Instant
+            let next: ContinuousClock.Instant
+            /// The poll that ended the interval: its request-to-reply time.
+            let latencySeconds: Double
+        }
+
         struct Gaps {
             var intervals: [Duration] = []
             var failedPolls = 0
-            var missedPolls: Int { intervals.filter { $0 >= ReloadBenchmark.pollInterval * ReloadBenchmark.missedPollRatio }.count }
+            var missed: [MissedPoll] = []
+            var missedPolls: Int { missed.count }
         }
 
         /// Per window (same order as `windows`): the unchanged systems' gaps, the changed one's.
@@ -278,19 +291,28 @@ enum ReloadBenchmark {
         let windows: [Window]
 
         init(
-            windows: [Window], unchanged: [[ObservedOutcome]], changed: [ObservedOutcome],
+            windows: [Window], unchanged: [(id: String, outcomes: [ObservedOutcome])],
+            changed: (id: String, outcomes: [ObservedOutcome]),
             relayChanges: [(instant: ContinuousClock.Instant, lines: Lines)]
         ) {
             self.windows = windows
             func windowIndex(of instant: ContinuousClock.Instant) -> Int? {
                 windows.firstIndex { $0.span.contains(instant) }
             }
-            func gaps(of systems: [[ObservedOutcome]]) -> [Gaps] {
+            func gaps(of systems: [(id: String, outcomes: [ObservedOutcome])]) -> [Gaps] {
                 var result = Array(repeating: Gaps(), count: windows.count)
-                for outcomes in systems {
-                    let successes = outcomes.filter(\.succeeded).map(\.receivedAt).sorted()
+                for (id, outcomes) in systems {
+                    let successes = outcomes.filter(\.succeeded).sorted { $0.receivedAt < $1.receivedAt }
                     for (previous, next) in zip(successes, successes.dropFirst()) {
-                        if let index = windowIndex(of: next) { result[index].intervals.append(previous.duration(to: next)) }
+                        guard let index = windowIndex(of: next.receivedAt) else { continue }
+                        let interval = previous.receivedAt.duration(to: next.receivedAt)
+                        result[index].intervals.append(interval)
+                        if interval >= ReloadBenchmark.pollInterval * ReloadBenchmark.missedPollRatio {
+                            result[index].missed.append(
+                                MissedPoll(
+                                    system: id, previous: previous.receivedAt, next: next.receivedAt,
+                                    latencySeconds: next.latencySeconds))
+                        }
                     }
                     for failure in outcomes where !failure.succeeded {
                         if let index = windowIndex(of: failure.receivedAt) { result[index].failedPolls += 1 }
@@ -317,6 +339,7 @@ enum ReloadBenchmark {
             zip(windows, perWindow).filter { $0.0.kind == kind }.reduce(into: Gaps()) { sum, pair in
                 sum.intervals += pair.1.intervals
                 sum.failedPolls += pair.1.failedPolls
+                sum.missed += pair.1.missed
             }
         }
 
@@ -384,9 +407,7 @@ enum ReloadBenchmark {
             let verdict =
                 reloadGaps.missedPolls == 0 && reloadGaps.failedPolls == 0 && writesReload == 0
                 ? "met" : "NOT met"
-            let worstRounds = zip(analysis.windows, analysis.unchangedGaps)
-                .filter { $0.0.kind == .reload && $0.1.missedPolls > 0 }
-                .map { "round \($0.0.round): \($0.1.missedPolls)" }
+            let missedList = missedPollLines()
             return """
                 isowatch-bench reload: \(layout.systems) IT systems, \(layout.description), poll 1 s, history and \
                 journal in SQLite; \(rounds.count) reloads, each changing the insulation response value of \
@@ -432,9 +453,30 @@ enum ReloadBenchmark {
                 \(changedWritesQuiet) | \(analysis.changedRelayChanges.reduce(0, +)) |
                 | any line | | | \(analysis.relayChangesMeasured) |
 
-                Unchanged systems around a reload: no missed or failed poll and no relay change: \(verdict).\
-                \(worstRounds.isEmpty ? "" : " Rounds with missed polls: " + worstRounds.joined(separator: ", ") + ".")
+                Unchanged systems around a reload: no missed or failed poll and no relay change: \(verdict).
+                \(missedList.isEmpty ? "" : "\nEvery missed poll, times from its round's reload call:\n\n" + missedList.joined(separator: "\n"))
                 """
+        }
+
+        /// One line per interval of a missed poll (all systems, both kinds of window), for finding
+        /// the cause: which system, when relative to its round's reload call and how long that call took.
+        func missedPollLines() -> [String] {
+            var lines: [String] = []
+            for (index, window) in analysis.windows.enumerated() {
+                guard let round = rounds.first(where: { $0.number == window.round }) else { continue }
+                let missed = analysis.unchangedGaps[index].missed + analysis.changedGaps[index].missed
+                for poll in missed.sorted(by: { $0.next < $1.next }) {
+                    func seconds(_ instant: ContinuousClock.Instant) -> String {
+                        String(format: "%+.3f", round.appliedAt.duration(to: instant) / .seconds(1))
+                    }
+                    lines.append(
+                        "- round \(round.number) (\(window.kind == .reload ? "reload" : "quiet") window; the call took "
+                            + "\(round.applyDuration.ms) ms): \(poll.system), successful polls at \(seconds(poll.previous)) s "
+                            + "and \(seconds(poll.next)) s (\(Self.ratio(poll.previous.duration(to: poll.next))) intervals); "
+                            + String(format: "the late poll's request took %.1f ms", poll.latencySeconds * 1e3))
+                }
+            }
+            return lines
         }
 
         /// One line per round: the apply time, and the unchanged systems' worst interval and relay
