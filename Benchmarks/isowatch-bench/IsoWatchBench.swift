@@ -20,6 +20,8 @@ import Synchronization
 /// polls (measured from the moment it ran out, so the monitor's tick resolution shows). As a
 /// baseline, the same steps without the service, the alarm machine and four simulated relay
 /// writes called directly, are timed in the same run.
+///
+/// `isowatch-bench reload …` measures live reconfiguration instead (issue 14): `ReloadBenchmark`.
 @main
 struct IsoWatchBench {
     static let maximumUnitsPerGateway = 16
@@ -30,9 +32,15 @@ struct IsoWatchBench {
     static let healthyOhms = 250_000.0
 
     static func main() async throws {
-        let options = try Options(CommandLine.arguments.dropFirst())
         let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let profiles = try ProfileLibrary.load(directory: root.appending(path: "hardware/profiles"))
+        let arguments = CommandLine.arguments.dropFirst()
+        if arguments.first == "reload" {
+            let options = try ReloadBenchmark.Options(arguments.dropFirst())
+            print(try await ReloadBenchmark.run(options, root: root, profiles: profiles))
+            return
+        }
+        let options = try Options(arguments)
         var runs: [SizeRun] = []
         for size in options.systems {
             runs.append(try await run(systems: size, options: options, root: root, profiles: profiles))
@@ -70,41 +78,22 @@ struct IsoWatchBench {
 
     /// One size, start to end: simulator, service, faults, shutdown, attribution.
     static func run(systems count: Int, options: Options, root: URL, profiles: ProfileLibrary) async throws -> SizeRun {
-        guard let bender = profiles["bender-isometer"] else { throw BenchError("no bender-isometer profile") }
         let layout = Layout(systems: count)
-        let site = SiteDescription(
-            endpoints: (1...layout.gateways).map { gateway in
-                .tcp(
-                    id: "gw\(gateway)",
-                    units: (1...layout.units(onGateway: gateway)).map { unit in
-                        UnitDescription(
-                            unit: UInt8(unit), profileID: bender.id, state: .healthy(publishedBy: bender),
-                            measurementIntervalSeconds: 0.5)
-                    })
-            })
-        let simulator = try Simulator(site: site, profiles: profiles)
+        let simulator = try Simulator(site: try simulatedSite(layout, profiles: profiles), profiles: profiles)
         defer { simulator.stop() }
-        let systems = simulator.endpoints.flatMap { endpoint in
-            endpoint.devices.map { SystemUnderTest(endpoint: endpoint, device: $0) }
-        }
+        let systems = systemsUnderTest(simulator)
         let configuration = try ConfigurationLoader.parse(
             yaml: configurationYAML(systems), fileName: "bench.yaml", baseDirectory: root, profiles: profiles)
 
-        let gpio = SimulatedGPIOBackend(chips: [SimulatedChip(name: "gpiochip0", lineCount: UInt32(4 * systems.count))])
         let observed = Mutex<[String: [ObservedPoll]]>([:])
-        var logger = Logger(label: "isowatch-bench")
-        logger.logLevel = .warning
-        let runtime = try await IsoWatchRuntime.make(
-            configuration: configuration, profiles: profiles, gpio: gpio, logger: logger,
-            observeOutcome: { outcome in
-                guard case let .success(reading) = outcome.result else { return }
-                let poll = ObservedPoll(
-                    receivedAt: outcome.receivedAt,
-                    insulationResistanceOhms: reading[.insulationResistanceOhms]?.value, reading: reading)
-                observed.withLock { $0[outcome.deviceID, default: []].append(poll) }
-            })
-        let group = ServiceGroup(services: runtime.services, logger: logger)
-        let service = Task { try await group.run() }
+        let service = try await RunningService.start(configuration, profiles: profiles, systems: systems.count) { outcome in
+            guard case let .success(reading) = outcome.result else { return }
+            let poll = ObservedPoll(
+                receivedAt: outcome.receivedAt,
+                insulationResistanceOhms: reading[.insulationResistanceOhms]?.value, reading: reading)
+            observed.withLock { $0[outcome.deviceID, default: []].append(poll) }
+        }
+        let gpio = service.gpio
 
         // Every system starts in alarm; faults are flipped only once every one is green.
         try await waitUntilAllGreen(systems, gpio: gpio)
@@ -114,8 +103,7 @@ struct IsoWatchBench {
         try await Task.sleep(for: .seconds(7))
         // A stopping service drives every relay to alarm: those writes answer no reading.
         let stoppingAt = ContinuousClock.now
-        await group.triggerGracefulShutdown()
-        try await service.value
+        try await service.stop()
 
         let polls = observed.withLock { $0 }
         let analysis = analyse(
@@ -131,6 +119,55 @@ struct IsoWatchBench {
 
     // MARK: - The site
 
+    /// Healthy Bender ISOMETER units, 16 per Modbus TCP gateway, each measuring every 0.5 s.
+    static func simulatedSite(_ layout: Layout, profiles: ProfileLibrary) throws -> SiteDescription {
+        guard let bender = profiles["bender-isometer"] else { throw BenchError("no bender-isometer profile") }
+        return SiteDescription(
+            endpoints: (1...layout.gateways).map { gateway in
+                .tcp(
+                    id: "gw\(gateway)",
+                    units: (1...layout.units(onGateway: gateway)).map { unit in
+                        UnitDescription(
+                            unit: UInt8(unit), profileID: bender.id, state: .healthy(publishedBy: bender),
+                            measurementIntervalSeconds: 0.5)
+                    })
+            })
+    }
+
+    /// The real runtime, running, with its relays on a simulated chip of four lines per system.
+    struct RunningService {
+        let runtime: IsoWatchRuntime
+        let gpio: SimulatedGPIOBackend
+        let group: ServiceGroup
+        let task: Task<Void, any Error>
+
+        static func start(
+            _ configuration: Configuration, profiles: ProfileLibrary, systems: Int,
+            observeOutcome: @escaping @Sendable (PollOutcome) -> Void
+        ) async throws -> RunningService {
+            let gpio = SimulatedGPIOBackend(chips: [SimulatedChip(name: "gpiochip0", lineCount: UInt32(4 * systems))])
+            var logger = Logger(label: "isowatch-bench")
+            logger.logLevel = .warning
+            let runtime = try await IsoWatchRuntime.make(
+                configuration: configuration, profiles: profiles, gpio: gpio, logger: logger, observeOutcome: observeOutcome)
+            let group = ServiceGroup(services: runtime.services, logger: logger)
+            return RunningService(runtime: runtime, gpio: gpio, group: group, task: Task { try await group.run() })
+        }
+
+        /// A stopping service drives every relay to alarm.
+        func stop() async throws {
+            await group.triggerGracefulShutdown()
+            try await task.value
+        }
+    }
+
+    /// The simulator's units, gateway by gateway, as the systems of the configuration.
+    static func systemsUnderTest(_ simulator: Simulator) -> [SystemUnderTest] {
+        simulator.endpoints.flatMap { endpoint in
+            endpoint.devices.map { SystemUnderTest(endpoint: endpoint, device: $0) }
+        }
+    }
+
     struct SystemUnderTest: Sendable {
         let endpoint: RunningEndpoint
         let device: SimulatedDevice
@@ -142,12 +179,17 @@ struct IsoWatchBench {
         return (all[0], all)
     }
 
-    static func configurationYAML(_ systems: [SystemUnderTest]) -> String {
+    /// - Parameters:
+    ///   - sections: further top-level lines (`storage:`, `profiles_directory:`), each ending in a newline.
+    ///   - insulationResponseOhms: a threshold for some systems, by index; the others keep the default.
+    static func configurationYAML(
+        _ systems: [SystemUnderTest], sections: String = "", insulationResponseOhms: [Int: Int] = [:]
+    ) -> String {
         var yaml = """
             site: { name: "isowatch-bench: \(systems.count) IT systems" }
             http: { listen: "127.0.0.1:0" }
             gpio: { backend: simulated }
-            systems:
+            \(sections)systems:
 
             """
         for (index, system) in systems.enumerated() {
@@ -168,6 +210,9 @@ struct IsoWatchBench {
                       common_alarm: { chip: gpiochip0, line: \(4 * index + 3) }
 
                 """
+            if let ohms = insulationResponseOhms[index] {
+                yaml += "    thresholds: { insulation_response_ohms: \(ohms) }\n"
+            }
         }
         return yaml
     }
@@ -403,6 +448,7 @@ struct IsoWatchBench {
     struct Percentiles {
         let count: Int
         let p50: Duration
+        let p95: Duration
         let p99: Duration
         let max: Duration
 
@@ -414,6 +460,7 @@ struct IsoWatchBench {
                 sorted.isEmpty ? .zero : sorted[Swift.max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1)]
             }
             p50 = rank(0.5)
+            p95 = rank(0.95)
             p99 = rank(0.99)
             max = sorted.last ?? .zero
         }
