@@ -213,7 +213,7 @@ enum ReloadBenchmark {
         for number in 1...options.rounds {
             let text = yaml(responseOhms: responseOhms[number % responseOhms.count])
             let started = ContinuousClock.now
-            _ = await runtime.changes.preview(yaml: text)
+            let _: ConfigurationChanges.Result = await runtime.changes.preview(yaml: text)
             previews.append(started.duration(to: .now))
         }
         // The steps of validation alone, on this task: parsing, the profile library, the diff.
